@@ -1,0 +1,111 @@
+"""Semantic-token generation: one dual-AR frame per step, streamed out in blocks.
+
+The decode step is a pure function of tensors (previous frame, position, history window, sampling
+knobs as 0-d tensors), so `torch.compile` can capture it once; the host only syncs every
+`sync_every` frames to look for `<|im_end|>` and hand frames on. Output codes are every generated
+semantic frame in order, without the end-of-turn frame (v1.5.1 dropped the first and kept the last;
+we don't copy that).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.loader import LanguageModel
+from fish_speech.models.text2semantic.sampling import sample
+
+WINDOW = 16  # repetition-penalty history, in frames
+VALID_CODES = 1000  # the codec's FSQ has 8*5*5*5 ids; the LM could name 1024
+
+
+def dual_ar_frame(model, inp: Tensor, input_pos: Tensor, full: bool, knobs: tuple, window: Tensor | None,
+                  main_bias: Tensor, code_bias: Tensor) -> Tensor:
+    """One frame: slow step -> main token -> fast steps for codebooks 1..N-1. Returns [B, N+1] int32."""
+    temperature, top_p, penalty = knobs
+    logits, hidden = model.forward_slow(inp, input_pos, full)
+    main = sample(logits, temperature, top_p, penalty, None if window is None else window[:, 0], main_bias)
+    code = (main - model.semantic_begin_id).clamp(min=0)
+    codes = [main, code]
+    model.forward_fast(hidden, 0)  # fills fast cache slot 0 with the slow hidden state
+    for k in range(1, model.args.num_codebooks):
+        logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k)
+        code = sample(logits, temperature, top_p, penalty, None if window is None else window[:, k + 1], code_bias)
+        codes.append(code)
+    return torch.stack(codes, dim=1).to(torch.int32)
+
+
+def decode_step(model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, main_bias: Tensor,
+                code_bias: Tensor) -> Tensor:
+    return dual_ar_frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, main_bias, code_bias)
+
+
+class Generator:
+    """Owns the caches, bias vectors and the (optionally compiled) decode step of one model."""
+
+    def __init__(self, lm: LanguageModel, compile: bool = False):
+        self.lm, self.model = lm, lm.model
+        args, dev, tok = lm.args, lm.device, lm.tokenizer
+        self.n = args.num_codebooks
+        self.model.setup_caches(1, args.max_seq_len)
+        self.main_bias = torch.full((args.vocab_size,), float("-inf"), device=dev, dtype=lm.dtype)
+        valid = min(VALID_CODES, args.codebook_size)
+        self.main_bias[tok.semantic_begin_id : tok.semantic_begin_id + valid] = 0
+        self.main_bias[tok.im_end_id] = 0
+        self.code_bias = torch.full((args.codebook_size,), float("-inf"), device=dev, dtype=lm.dtype)
+        self.code_bias[:valid] = 0
+        self.window = torch.zeros(1, self.n + 1, WINDOW, dtype=torch.long, device=dev)
+        self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
+        self.pos = torch.zeros(1, dtype=torch.long, device=dev)
+        self.step = decode_step
+        if compile:
+            cuda = dev.type == "cuda"
+            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if cuda else None,
+                                      backend="inductor")
+
+    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
+        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
+            t.fill_(v)
+
+    @torch.inference_mode()
+    def generate(self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8) -> Iterator[Tensor]:
+        """Yield blocks of generated frames ([N+1, k] int32 on CPU) until `<|im_end|>` or the budget.
+
+        Afterwards `self.end_frame` holds the `<|im_end|>` frame ([N+1, 1]) if the model stopped, else None.
+        """
+        model, dev = self.model, self.lm.device
+        t = prompt.shape[1]
+        room = self.lm.args.max_seq_len - t
+        if room < 1:
+            raise FishError(413, "text", f"prompt is {t} tokens, the model's context is {self.lm.args.max_seq_len}")
+        budget = room if max_new_tokens <= 0 else min(max_new_tokens, room)
+        self.end_frame = None
+        self.window.zero_()
+        out = torch.zeros(self.n + 1, budget, dtype=torch.int32, device=dev)
+        frame = dual_ar_frame(model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs,
+                              None, self.main_bias, self.code_bias)
+        out[:, 0] = frame[0]
+        self.pos.fill_(t)
+        start = 0
+        im_end = self.lm.tokenizer.im_end_id
+        for i in range(1, budget + 1):
+            if i == budget or i % sync_every == 0:
+                block = out[:, start:i].cpu()
+                ends = (block[0] == im_end).nonzero()
+                if len(ends):
+                    cut = int(ends[0, 0])
+                    self.end_frame = block[:, cut : cut + 1]
+                    if cut:
+                        yield block[:, :cut]
+                    return
+                yield block
+                start = i
+                if i == budget:
+                    return
+            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.main_bias, self.code_bias)
+            out[:, i] = frame[0]
+            self.window[:, :, (i - 1) % WINDOW] = frame[0]
+            self.pos += 1

@@ -1,0 +1,109 @@
+"""Load an official text2semantic checkpoint directory: config.json + model.pth + tokenizer.tiktoken.
+
+Key handling follows upstream v1.5.1 (a Lightning `state_dict` wrapper; a leading `model.` prefix
+removed from every key; separate wq/wk/wv merged into wqkv), but unlike upstream a missing key or a
+wrong shape is an error that names it instead of silently keeping random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.config import ModelArgs
+from fish_speech.models.text2semantic.model import DualARTransformer, rope_table
+from fish_speech.tokenizer import FishTokenizer
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device in (None, "", "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def pick_dtype(device: torch.device, half: bool = False) -> torch.dtype:
+    """CPU runs float32; CUDA bfloat16; `half` forces float16 (GPUs without bf16)."""
+    if half:
+        return torch.float16
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def normalize_keys(state: dict) -> dict:
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    keys = list(state)
+    if keys and keys[0].startswith("model."):
+        state = {k.replace("model.", ""): v for k, v in state.items()}
+    merged = dict(state)
+    for k in list(state):
+        if k.endswith(".attention.wq.weight"):
+            prefix = k[: -len("wq.weight")]
+            parts = [merged.pop(prefix + n + ".weight", None) for n in ("wq", "wk", "wv")]
+            if any(p is None for p in parts):
+                raise FishError(422, "checkpoint", f"{prefix}wq/wk/wv: found some but not all of the split q/k/v weights")
+            merged[prefix + "wqkv.weight"] = torch.cat(parts, dim=0)
+    return merged
+
+
+def check_state(model: torch.nn.Module, state: dict, source: str):
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    wrong = [f"{k} {list(state[k].shape)} != {list(v.shape)}" for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    unexpected = [k for k in state if k not in expected and "kv_cache" not in k]
+    if missing:
+        raise FishError(422, "checkpoint", f"{source} is missing {len(missing)} keys: {', '.join(missing[:8])}")
+    if wrong:
+        raise FishError(422, "checkpoint", f"{source} has wrong shapes: {'; '.join(wrong[:8])}")
+    if unexpected:
+        log.warning("%s: ignoring %d unexpected keys: %s", source, len(unexpected), ", ".join(unexpected[:8]))
+
+
+@dataclass
+class LanguageModel:
+    model: DualARTransformer
+    tokenizer: FishTokenizer
+    args: ModelArgs
+    device: torch.device
+    dtype: torch.dtype
+
+
+def load_language_model(path: str | Path, device: str | None = None, half: bool = False) -> LanguageModel:
+    path = Path(path)
+    if not path.is_dir():
+        raise FishError(404, "checkpoint", f"model directory not found: {path}")
+    args = ModelArgs.load(path)
+    if args.model_type != "dual_ar":
+        raise FishError(422, "config.model_type", "only dual_ar checkpoints can generate (upstream's naive path is broken too)")
+    tokenizer = FishTokenizer.from_file(path / "tokenizer.tiktoken")
+    if args.vocab_size <= tokenizer.semantic_end_id:
+        raise FishError(422, "config.vocab_size", f"vocab_size {args.vocab_size} is too small for the tokenizer's {tokenizer.semantic_end_id + 1} ids")
+    weights = path / "model.pth"
+    if not weights.is_file():
+        raise FishError(404, "checkpoint", f"weights not found: {weights}")
+    try:
+        state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which
+        raise FishError(422, "checkpoint", f"cannot read {weights}: {e}") from None
+    if not isinstance(state, dict):
+        raise FishError(422, "checkpoint", f"{weights} does not hold a state dict")
+    state = normalize_keys(state)
+    with torch.device("meta"):
+        model = DualARTransformer(args, tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
+    check_state(model, state, str(weights))
+    model.load_state_dict(state, strict=False, assign=True)
+    dev, dtype = pick_device(device), pick_dtype(pick_device(device), half)
+    _rebuild_buffers(model, args)  # non-persistent buffers were built on meta
+    model = model.to(device=dev, dtype=dtype).eval()  # rope tables keep their bf16-rounded values
+    return LanguageModel(model, tokenizer, args, dev, dtype)
+
+
+def _rebuild_buffers(model: DualARTransformer, args: ModelArgs):
+    model.freqs_cis = rope_table(args.max_seq_len, args.head_dim, args.rope_base)
+    model.fast_freqs_cis = rope_table(args.num_codebooks, model.fast_args.head_dim, args.rope_base)
+    model.codebook_offsets = torch.arange(args.num_codebooks) * args.codebook_size

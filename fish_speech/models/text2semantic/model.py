@@ -1,0 +1,217 @@
+"""The dual-AR text2semantic transformer of Fish Speech 1.5, inference only.
+
+A slow Llama-style transformer reads the prompt (text tokens, with the 8 codebook values of each
+audio frame added into the embedding at semantic positions) and predicts the next main token; a
+small fast transformer then predicts codebooks 1..N-1 of that frame, one after another, seeded by
+the slow hidden state. Attribute names mirror the official state-dict keys.
+
+Caches are static (allocated once in `setup_caches`) so a decode step has fixed shapes and can be
+captured by torch.compile / CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fish_speech.models.text2semantic.config import ModelArgs
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return xf.type_as(x) * self.weight
+
+
+def rope_table(positions: int, head_dim: int, base: float) -> Tensor:
+    """[positions, head_dim/2, 2] (cos, sin), rounded to bf16 like upstream whatever the model dtype."""
+    freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2)[: head_dim // 2].float() / head_dim))
+    angles = torch.outer(torch.arange(positions, dtype=torch.float32), freqs)
+    return torch.stack([angles.cos(), angles.sin()], dim=-1).to(torch.bfloat16)
+
+
+def apply_rope(x: Tensor, table: Tensor) -> Tensor:
+    """Rotate adjacent pairs of x [B, S, H, hd] by table [S, hd/2, 2] (interleaved convention)."""
+    xs = x.float().reshape(*x.shape[:-1], -1, 2)
+    t = table.float().view(1, xs.size(1), 1, xs.size(3), 2)
+    out = torch.stack(
+        [xs[..., 0] * t[..., 0] - xs[..., 1] * t[..., 1], xs[..., 1] * t[..., 0] + xs[..., 0] * t[..., 1]], dim=-1
+    )
+    return out.flatten(3).type_as(x)
+
+
+class KVCache(nn.Module):
+    def __init__(self, batch: int, heads: int, length: int, head_dim: int, dtype, device):
+        super().__init__()
+        shape = (batch, heads, length, head_dim)
+        self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(self, input_pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        self.k_cache.index_copy_(2, input_pos, k)
+        self.v_cache.index_copy_(2, input_pos, v)
+        return self.k_cache, self.v_cache
+
+
+class Attention(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.n_head, self.n_kv, self.head_dim = args.n_head, args.n_local_heads, args.head_dim
+        qkv = (args.n_head + 2 * args.n_local_heads) * args.head_dim
+        self.wqkv = nn.Linear(args.dim, qkv, bias=args.attention_qkv_bias)
+        self.wo = nn.Linear(args.dim, args.dim, bias=False)
+        self.kv_cache: KVCache | None = None
+
+    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None) -> Tensor:
+        """mask None: plain causal attention over x itself (prefill from position 0, or no cache)."""
+        b, s, _ = x.shape
+        q_w, kv_w = self.n_head * self.head_dim, self.n_kv * self.head_dim
+        q, k, v = self.wqkv(x).split([q_w, kv_w, kv_w], dim=-1)
+        q = apply_rope(q.view(b, s, self.n_head, self.head_dim), rope)
+        k = apply_rope(k.view(b, s, self.n_kv, self.head_dim), rope)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
+        if self.kv_cache is not None and input_pos is not None:
+            k_all, v_all = self.kv_cache.update(input_pos, k, v)
+            if mask is not None:  # decode: attend over the whole static cache, masked
+                k, v = k_all, v_all
+        groups = self.n_head // self.n_kv
+        k = k.repeat_interleave(groups, dim=1)
+        v = v.repeat_interleave(groups, dim=1)
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=s > 1)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.wo(y.transpose(1, 2).reshape(b, s, q_w))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.w1 = nn.Linear(args.dim, args.intermediate_size, bias=False)
+        self.w3 = nn.Linear(args.dim, args.intermediate_size, bias=False)
+        self.w2 = nn.Linear(args.intermediate_size, args.dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Block(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.attention = Attention(args)
+        self.feed_forward = FeedForward(args)
+        self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.attention_norm = RMSNorm(args.dim, args.norm_eps)
+
+    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None) -> Tensor:
+        h = x + self.attention(self.attention_norm(x), rope, input_pos, mask)
+        return h + self.feed_forward(self.ffn_norm(h))
+
+
+class DualARTransformer(nn.Module):
+    def __init__(self, args: ModelArgs, semantic_begin_id: int, semantic_end_id: int):
+        super().__init__()
+        self.args = args
+        self.semantic_begin_id, self.semantic_end_id = semantic_begin_id, semantic_end_id
+        n, c = args.num_codebooks, args.codebook_size
+        self.embeddings = nn.Embedding(args.vocab_size, args.dim)
+        self.codebook_embeddings = nn.Embedding(c * n, args.dim)
+        self.layers = nn.ModuleList(Block(args) for _ in range(args.n_layer))
+        self.norm = RMSNorm(args.dim, args.norm_eps)
+        if not args.tie_word_embeddings:
+            self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
+        fast = args.fast_block_args()
+        self.fast_args = fast
+        if args.fast_dim != args.dim:
+            self.fast_project_in = nn.Linear(args.dim, args.fast_dim)  # this one has a bias
+        self.fast_embeddings = nn.Embedding(c, args.fast_dim)
+        self.fast_layers = nn.ModuleList(Block(fast) for _ in range(args.n_fast_layer))
+        self.fast_norm = RMSNorm(args.fast_dim, args.norm_eps)
+        self.fast_output = nn.Linear(args.fast_dim, c, bias=False)
+        self.register_buffer("freqs_cis", rope_table(args.max_seq_len, args.head_dim, args.rope_base), persistent=False)
+        self.register_buffer("fast_freqs_cis", rope_table(n, fast.head_dim, args.rope_base), persistent=False)
+        self.register_buffer("codebook_offsets", torch.arange(n) * c, persistent=False)
+        self.cache_len = 0
+
+    # ---- caches -------------------------------------------------------------------------
+    def setup_caches(self, max_batch_size: int = 1, max_seq_len: int | None = None, dtype=None):
+        max_seq_len = max_seq_len or self.args.max_seq_len
+        length = (max_seq_len + 7) // 8 * 8
+        if self.cache_len >= length and self.layers[0].attention.kv_cache is not None:
+            return
+        dtype = dtype or self.embeddings.weight.dtype
+        device = self.embeddings.weight.device
+        for layer in self.layers:
+            a = layer.attention
+            a.kv_cache = KVCache(max_batch_size, a.n_kv, length, a.head_dim, dtype, device)
+        for layer in self.fast_layers:
+            a = layer.attention
+            a.kv_cache = KVCache(max_batch_size, a.n_kv, self.args.num_codebooks, a.head_dim, dtype, device)
+        self.register_buffer("key_positions", torch.arange(length, device=device), persistent=False)
+        self.register_buffer("fast_key_positions", torch.arange(self.args.num_codebooks, device=device), persistent=False)
+        self.cache_len = length
+
+    # ---- slow transformer ---------------------------------------------------------------
+    def embed(self, inp: Tensor) -> Tensor:
+        """inp [B, N+1, S] -> [B, S, D]; codebook rows count only at semantic positions."""
+        tokens, codes = inp[:, 0], inp[:, 1:]
+        x = self.embeddings(tokens)
+        vq = self.codebook_embeddings(codes + self.codebook_offsets.view(1, -1, 1)).sum(1)
+        semantic = (tokens >= self.semantic_begin_id) & (tokens <= self.semantic_end_id)
+        return x + vq * semantic.unsqueeze(-1).to(vq.dtype)
+
+    def forward_slow(self, inp: Tensor, input_pos: Tensor, full: bool) -> tuple[Tensor, Tensor]:
+        """Run the slow stack. `full` = prefill from position 0 (causal over the input itself).
+
+        Returns (logits of the last position [B, V], pre-norm hidden of the last position [B, 1, Df]).
+        """
+        x = self.embed(inp)
+        rope = self.freqs_cis[input_pos]
+        mask = None if full else (self.key_positions <= input_pos.view(-1, 1)).view(1, 1, len(input_pos), -1)
+        for layer in self.layers:
+            x = layer(x, rope, input_pos, mask)
+        x = x[:, -1:]
+        hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
+        out = self.norm(x)
+        logits = self.output(out) if hasattr(self, "output") else F.linear(out, self.embeddings.weight)
+        return logits[:, 0], hidden
+
+    # ---- fast transformer ---------------------------------------------------------------
+    def forward_fast(self, x: Tensor, pos: int) -> Tensor:
+        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C]."""
+        input_pos = self.fast_key_positions[pos : pos + 1]
+        mask = (self.fast_key_positions <= pos).view(1, 1, 1, -1)
+        rope = self.fast_freqs_cis[pos : pos + 1]
+        for layer in self.fast_layers:
+            x = layer(x, rope, input_pos, mask)
+        return self.fast_output(self.fast_norm(x))[:, 0]
+
+    # ---- training-style forward (tests and reference only) ------------------------------
+    def forward(self, inp: Tensor) -> tuple[Tensor, Tensor]:
+        """Uncached forward over inp [B, N+1, S]: token logits [B, S, V], codebook logits [B, S, N, C].
+
+        For position t the fast input is [hidden_t, E(code 0 of column t+1), ..., E(code N-2 of column t+1)].
+        """
+        b, _, s = inp.shape
+        x = self.embed(inp)
+        rope = self.freqs_cis[:s]
+        for layer in self.layers:
+            x = layer(x, rope, None, None)
+        out = self.norm(x)
+        token_logits = self.output(out) if hasattr(self, "output") else F.linear(out, self.embeddings.weight)
+        hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
+        n = self.args.num_codebooks
+        nxt = F.pad(inp[:, 1:, 1:], (0, 1))  # codes of column t+1
+        fast_in = torch.cat([hidden.reshape(b * s, 1, -1), self.fast_embeddings(nxt[:, : n - 1].permute(0, 2, 1).reshape(b * s, n - 1))], 1)
+        rope_f = self.fast_freqs_cis[:n]
+        for layer in self.fast_layers:
+            fast_in = layer(fast_in, rope_f, None, None)
+        codebook_logits = self.fast_output(self.fast_norm(fast_in)).view(b, s, n, -1)
+        return token_logits, codebook_logits

@@ -1,0 +1,53 @@
+"""Turning logits into tokens the way upstream v1.5.1 does, plus greedy decoding.
+
+Order: repetition penalty over a history window -> top-p on the untempered distribution ->
+temperature -> softmax -> exponential race (argmax of probs / Exp(1) noise, which is a categorical
+draw). temperature 0 switches to argmax of the penalised logits. All knobs are 0-d tensors so that
+changing them never triggers a recompile, and nothing here syncs with the host.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def apply_repetition_penalty(logits: Tensor, history: Tensor, penalty: Tensor) -> Tensor:
+    """Divide positive and multiply negative logits of every id in `history` [B, W] by `penalty`."""
+    score = logits.gather(-1, history)
+    score = torch.where(score < 0, score * penalty, score / penalty)
+    return logits.scatter(-1, history, score)
+
+
+def apply_top_p(logits: Tensor, top_p: Tensor) -> Tensor:
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    drop = cum > top_p
+    drop[..., 0] = False  # always keep the most likely token
+    drop = drop.scatter(-1, order, drop)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample(
+    logits: Tensor,
+    temperature: Tensor,
+    top_p: Tensor,
+    penalty: Tensor,
+    history: Tensor | None = None,
+    bias: Tensor | None = None,
+) -> Tensor:
+    """logits [B, V] -> token ids [B] (int32).
+
+    `bias` (0 / -inf per id) restricts which ids may be drawn; `history` [B, W] feeds the penalty.
+    """
+    if bias is not None:
+        logits = logits + bias
+    if history is not None:
+        logits = apply_repetition_penalty(logits, history, penalty)
+    greedy = logits.argmax(-1)
+    logits = apply_top_p(logits, top_p)
+    logits = logits / torch.clamp(temperature, min=1e-5)
+    probs = torch.softmax(logits, dim=-1)
+    noise = torch.empty_like(probs).exponential_(1)
+    drawn = (probs / noise).argmax(-1)
+    return torch.where(temperature > 0, drawn, greedy).to(torch.int32)
