@@ -1,0 +1,83 @@
+"""The TTS engine: references + text in, audio segments out, as soon as each is decoded.
+
+One engine serves every surface (CLI, RunPod worker, HTTP server). It is not thread-safe: run it
+on one thread (see `Scheduler`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from fish_speech.engine.types import Reference, Segment, TTSRequest
+from fish_speech.models.text2semantic.generate import Generator
+from fish_speech.models.text2semantic.loader import LanguageModel, load_language_model, pick_device
+from fish_speech.models.text2semantic.long_form import generate_long, seed_everything
+from fish_speech.models.vqgan.codec import Codec, StreamingDecoder
+from fish_speech.text.normalize import normalize_text
+
+
+class TTSEngine:
+    def __init__(self, lm: LanguageModel, codec: Codec, compile: bool = False):
+        self.lm, self.codec = lm, codec
+        self.device = lm.device
+        self.sample_rate = codec.sample_rate
+        self.generator = Generator(lm, compile=compile)
+        self.load_timings: dict = {}
+
+    @classmethod
+    def load(cls, llama_checkpoint_path: str | Path, decoder_checkpoint_path: str | Path, device: str | None = None,
+             half: bool = False, compile: bool = False) -> "TTSEngine":
+        t0 = time.perf_counter()
+        dev = pick_device(device)
+        lm = load_language_model(llama_checkpoint_path, device=str(dev), half=half)
+        t1 = time.perf_counter()
+        codec = Codec.load(decoder_checkpoint_path, device=str(dev))
+        t2 = time.perf_counter()
+        engine = cls(lm, codec, compile=compile)
+        engine.load_timings = {"language_model_s": t1 - t0, "codec_s": t2 - t1}
+        return engine
+
+    def encode_reference(self, audio: np.ndarray, sample_rate: int, text: str) -> Reference:
+        codes = self.codec.encode(audio, sample_rate)
+        return Reference(codes=np.asarray(codes.cpu(), dtype=np.int32), text=text)
+
+    def synthesize(self, request: TTSRequest) -> Iterator[Segment]:
+        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk."""
+        start = time.perf_counter()
+        s = request.sampling
+        seed_everything(s.seed)
+        self.generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty)
+        text = normalize_text(request.text) if request.normalize else request.text
+        refs = [(r.text, r.codes) for r in request.references]
+        step = request.stream_frames if request.stream_frames > 0 else 8
+        first_audio = None
+        pending: list[np.ndarray] = []
+        decoder = None
+        gen_s = dec_s = 0.0
+        mark = time.perf_counter()
+        for block in generate_long(self.generator, text, refs, s.max_new_tokens, request.chunk_length, sync_every=step):
+            gen_s += time.perf_counter() - mark
+            if decoder is None:  # one causal decode across chunks: joins carry their left context
+                decoder = StreamingDecoder(self.codec)
+            if block.codes.shape[1]:
+                pending.append(block.codes)
+            ready = sum(p.shape[1] for p in pending)
+            emit = block.chunk_done or (request.stream_frames > 0 and ready >= request.stream_frames)
+            if emit and (ready or block.chunk_done):
+                codes = np.concatenate(pending, axis=1) if pending else np.zeros((8, 0), np.int32)
+                pending = []
+                t = time.perf_counter()
+                audio = decoder.push(codes) if codes.shape[1] else np.zeros(0, np.float32)
+                audio = np.asarray(audio.cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
+                dec_s += time.perf_counter() - t
+                if first_audio is None and audio.size:
+                    first_audio = time.perf_counter() - start
+                timings = {"first_audio_s": first_audio, "generate_s": gen_s, "decode_s": dec_s,
+                           "elapsed_s": time.perf_counter() - start}
+                yield Segment(audio, self.sample_rate, block.text, codes, block.chunk_index, block.chunk_done, timings)
+            mark = time.perf_counter()

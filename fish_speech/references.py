@@ -1,0 +1,113 @@
+"""Reference voices: named folders under `references/<id>/` and a content-keyed cache.
+
+A reference is audio plus the text spoken in it. Named voices live as `references/<id>/*.wav`
+(or flac, mp3, ogg, ...) each with a same-stem `.lab` text file. Encoded references are cached by
+SHA-256 of (audio bytes, text), so the same upload is encoded once. Ids are checked against a strict
+pattern and resolved inside the root, so a request can never name a path outside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+from fish_speech.engine.types import Reference
+from fish_speech.errors import FishError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".wma", ".aac", ".aiff", ".aif", ".aifc")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def valid_id(ref_id) -> bool:
+    return isinstance(ref_id, str) and bool(_ID.match(ref_id)) and ".." not in ref_id
+
+
+class ReferenceLibrary:
+    def __init__(self, encode: Callable[[bytes, str], Reference], root: str | Path = "references", cache_size: int = 128):
+        self.encode = encode
+        self.root = Path(root)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    # ---- cache ----------------------------------------------------------------------------
+    def _cached(self, key: str, make: Callable[[], object], use_cache: bool):
+        if use_cache:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    self.hits += 1
+                    return self._cache[key]
+        value = make()
+        with self._lock:
+            self.misses += 1
+            self._cache[key] = value
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return value
+
+    def from_audio(self, audio: bytes, text: str, use_cache: bool = True) -> Reference:
+        key = "sha256:" + hashlib.sha256(audio + b"\0" + text.encode()).hexdigest()
+        return self._cached(key, lambda: self.encode(audio, text), use_cache)
+
+    # ---- named voices ---------------------------------------------------------------------
+    def folder(self, ref_id, field: str = "reference_id") -> Path:
+        if not valid_id(ref_id):
+            raise FishError(400, field, "must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+        root = self.root.resolve()
+        path = (root / ref_id).resolve()
+        if path.parent != root:
+            raise FishError(400, field, "must name a folder directly inside the references root")
+        return path
+
+    def _files(self, folder: Path) -> list[Path]:
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+
+    def by_id(self, ref_id, use_cache: bool = True, field: str = "reference_id") -> list[Reference]:
+        folder = self.folder(ref_id, field)
+        files = self._files(folder) if folder.is_dir() else []
+        if not files:
+            raise FishError(404, field, f"no reference voice named {ref_id!r}")
+
+        def load():
+            out = []
+            for f in files:
+                lab = f.with_suffix(".lab")
+                text = lab.read_text(encoding="utf-8").strip() if lab.is_file() else ""
+                out.append(self.from_audio(f.read_bytes(), text, use_cache))
+            return out
+
+        stamp = ",".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files)
+        return self._cached(f"id:{ref_id}:{stamp}", load, use_cache)
+
+    def add(self, ref_id, audio: bytes, text: str, filename: str | None = None) -> Path:
+        """Store a voice (replacing one of the same id). The audio is validated by encoding it first."""
+        folder = self.folder(ref_id)
+        self.from_audio(audio, text)  # fails with a clear error before anything is written
+        ext = Path(filename or "audio.wav").suffix.lower()
+        ext = ext if ext in AUDIO_EXTENSIONS else ".wav"
+        tmp = folder.with_name(f".{folder.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / f"{folder.name}{ext}").write_bytes(audio)
+        (tmp / f"{folder.name}.lab").write_text(text, encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+        return folder
+
+    def list_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and valid_id(p.name) and self._files(p))
+
+    def delete(self, ref_id) -> None:
+        folder = self.folder(ref_id)
+        if not folder.is_dir():
+            raise FishError(404, "reference_id", f"no reference voice named {ref_id!r}")
+        shutil.rmtree(folder)

@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny random checkpoints in the official layout, a loaded engine, real speech."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SPEECH_TEXT = "Hello there. This is a short test of the speech system."
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory) -> Path:
+    from fish_speech.testing.checkpoints import TINY_CONFIG, write_language_model
+
+    return write_language_model(tmp_path_factory.mktemp("tiny-lm"), TINY_CONFIG, 256)
+
+
+@pytest.fixture()
+def tiny_lm(tiny_lm_dir):
+    from fish_speech.models.text2semantic.loader import load_language_model
+
+    return load_language_model(tiny_lm_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> tuple[Path, Path]:
+    """(model dir, codec file) written once per test session."""
+    from fish_speech.testing.checkpoints import write_checkpoints
+
+    return write_checkpoints(tmp_path_factory.mktemp("tiny-ckpt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_checkpoints):
+    from fish_speech.engine.tts import TTSEngine
+
+    llama, codec = tiny_checkpoints
+    return TTSEngine.load(llama, codec, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def speech_text() -> str:
+    return SPEECH_TEXT
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory) -> Path:
+    """A few seconds of real speech from espeak-ng (22.05 kHz mono wav)."""
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), SPEECH_TEXT], check=True, capture_output=True)
+    return path
