@@ -1,0 +1,44 @@
+"""Shared bits of the command-line tools: one clear error line and a non-zero exit, .npy checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from fish_speech.errors import FishError
+
+
+def run_cli(work: Callable[[], object]) -> int:
+    """Run `work`; turn expected failures into `error: ...` on stderr and exit status 1."""
+    try:
+        work()
+    except FishError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def load_codes(path: Path, field: str = "codes", num_codebooks: int = 8) -> np.ndarray:
+    """Read an int [8, T] codes file written by the codec (values 0..999)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FishError(404, field, f"file not found: {path}")
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise FishError(400, field, f"{path} is not a .npy array: {e}") from None
+    if codes.ndim == 3 and codes.shape[0] == 1:
+        codes = codes[0]
+    if codes.ndim != 2 or codes.shape[0] != num_codebooks or not np.issubdtype(codes.dtype, np.integer):
+        raise FishError(400, field, f"{path} must hold integer codes of shape [{num_codebooks}, T], got {codes.dtype} {list(codes.shape)}")
+    if codes.size and (codes.min() < 0 or codes.max() > 999):
+        raise FishError(400, field, f"{path} has codes outside 0..999 (min {codes.min()}, max {codes.max()})")
+    return codes

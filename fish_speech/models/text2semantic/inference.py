@@ -1,0 +1,95 @@
+"""Step 2 of the command line: text (+ reference text and codes) -> semantic codes `codes_N.npy`.
+
+    python fish_speech/models/text2semantic/inference.py --text "..." \
+        --prompt-text "reference words" --prompt-tokens fake.npy \
+        --checkpoint-path checkpoints/fish-speech-1.5 --num-samples 2
+
+Writes `codes_0.npy`, `codes_1.npy`, ... (int32 [8, T]) in the working directory or --output-dir.
+Without prompt pairs the voice is random.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `import fish_speech` work from anywhere
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import numpy as np
+
+from fish_speech.cli import load_codes, run_cli
+from fish_speech.errors import FishError
+
+DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5"
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description="Generate semantic codes from text with Fish Speech 1.5.")
+    ap.add_argument("--text", required=True, help="text to speak")
+    ap.add_argument("--prompt-text", action="extend", nargs="+", default=[], help="reference transcript(s)")
+    ap.add_argument("--prompt-tokens", action="extend", nargs="+", default=[], type=Path,
+                    help="reference codes .npy file(s), one per --prompt-text")
+    ap.add_argument("--num-samples", type=int, default=1)
+    ap.add_argument("--max-new-tokens", type=int, default=0, help="frames per chunk; 0 = until the model stops")
+    ap.add_argument("--top-p", type=float, default=0.7)
+    ap.add_argument("--repetition-penalty", type=float, default=1.2)
+    ap.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    ap.add_argument("--checkpoint-path", type=Path, default=Path(DEFAULT_CHECKPOINT))
+    ap.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the decode step")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--half", action="store_true", help="float16 instead of bfloat16 on GPU")
+    ap.add_argument("--iterative-prompt", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--chunk-length", type=int, default=100, help="UTF-8 bytes per chunk")
+    ap.add_argument("--output-dir", type=Path, default=Path("."))
+    return ap
+
+
+def check_sampling(a):
+    if not 0 < a.top_p <= 1:
+        raise FishError(400, "top_p", f"must be in (0, 1], got {a.top_p}")
+    if not 0 < a.repetition_penalty < 2:
+        raise FishError(400, "repetition_penalty", f"must be in (0, 2), got {a.repetition_penalty}")
+    if not 0 <= a.temperature < 2:
+        raise FishError(400, "temperature", f"must be in [0, 2), got {a.temperature}")
+    if a.num_samples < 1:
+        raise FishError(400, "num_samples", "must be at least 1")
+    if len(a.prompt_text) != len(a.prompt_tokens):
+        raise FishError(400, "prompt_tokens", f"{len(a.prompt_text)} --prompt-text but {len(a.prompt_tokens)} --prompt-tokens")
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+
+    def work():
+        from fish_speech.models.text2semantic.generate import Generator
+        from fish_speech.models.text2semantic.loader import load_language_model
+        from fish_speech.models.text2semantic.long_form import generate_long, seed_everything
+
+        check_sampling(a)
+        refs = [(t, load_codes(p, "prompt_tokens")) for t, p in zip(a.prompt_text, a.prompt_tokens)]
+        t0 = time.perf_counter()
+        lm = load_language_model(a.checkpoint_path, device=a.device, half=a.half)
+        gen = Generator(lm, compile=a.compile)
+        gen.set_sampling(a.temperature, a.top_p, a.repetition_penalty)
+        print(f"loaded {a.checkpoint_path} on {lm.device} ({lm.dtype}) in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        seed_everything(a.seed)
+        a.output_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(a.num_samples):
+            t = time.perf_counter()
+            blocks = [b.codes for b in generate_long(gen, a.text, refs, a.max_new_tokens,
+                                                     a.chunk_length if a.iterative_prompt else 0)]
+            codes = np.concatenate(blocks, axis=1).astype(np.int32)
+            out = a.output_dir / f"codes_{i}.npy"
+            np.save(out, codes)
+            dt = time.perf_counter() - t
+            print(f"wrote {out} {list(codes.shape)} ({codes.shape[1] / max(dt, 1e-9):.1f} frames/s)", file=sys.stderr)
+
+    return run_cli(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
