@@ -32,59 +32,89 @@ class Scheduler:
 
     def _run(self):
         while True:
-            job = self._jobs.get()
-            try:
-                job()
-            finally:
-                with self._lock:
-                    self._pending -= 1
+            self._jobs.get()()
 
-    async def stream(self, fn: Callable[..., Iterator[Any]], *args, **kwargs) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        out: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
-
-        def send(kind, value):
-            try:
-                loop.call_soon_threadsafe(out.put_nowait, (kind, value))
-            except RuntimeError:  # the caller's loop is gone: nobody is listening any more
-                stop.set()
-
-        def job():
-            if stop.is_set():
-                return
-            gen = None
-            try:
-                gen = fn(*args, **kwargs)
-                for item in gen:
-                    if stop.is_set():
-                        break
-                    send("item", item)
-                send("end", _END)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
-                send("error", e)
-            finally:
-                if gen is not None and hasattr(gen, "close"):
-                    gen.close()
-
-        with self._lock:
-            self._pending += 1
-        self._jobs.put(job)
-        try:
-            while True:
-                kind, value = await out.get()
-                if kind == "item":
-                    yield value
-                elif kind == "end":
-                    return
-                else:
-                    raise value
-        finally:
-            stop.set()
+    def stream(self, fn: Callable[..., Iterator[Any]], *args, **kwargs) -> "JobStream":
+        """Queue `fn(*args, **kwargs)`; iterate the result with `async for`. Must be called in a running loop."""
+        return JobStream(self, fn, args, kwargs)
 
     async def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
         def once():
             yield fn(*args, **kwargs)
 
-        async for value in self.stream(once):
+        values = [v async for v in self.stream(once)]
+        return values[0]
+
+
+class _Channel:
+    """What the model thread and the consumer share. The worker never holds the consumer's handle,
+    so dropping the handle (a `break`) is noticed at once through `__del__`."""
+
+    def __init__(self):
+        self.loop = asyncio.get_running_loop()
+        self.out: asyncio.Queue = asyncio.Queue()
+        self.stop = threading.Event()
+
+    def send(self, kind, value):
+        try:
+            self.loop.call_soon_threadsafe(self.out.put_nowait, (kind, value))
+        except RuntimeError:  # the caller's loop is gone: nobody is listening any more
+            self.stop.set()
+
+
+def _work(sched: Scheduler, ch: _Channel, fn, args, kwargs):
+    result = ("end", _END)
+    gen = None
+    try:
+        if not ch.stop.is_set():
+            gen = fn(*args, **kwargs)
+            for item in gen:
+                if ch.stop.is_set():
+                    break
+                ch.send("item", item)
+    except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
+        result = ("error", e)
+    finally:
+        if gen is not None and hasattr(gen, "close"):
+            gen.close()
+        with sched._lock:
+            sched._pending -= 1
+    ch.send(*result)
+
+
+class JobStream:
+    """Async iterator over one queued job. Dropping it (break, cancel, garbage) stops the job."""
+
+    def __init__(self, sched: Scheduler, fn, args, kwargs):
+        self._ch = ch = _Channel()
+        self._done = False
+        with sched._lock:
+            sched._pending += 1
+        sched._jobs.put(lambda: _work(sched, ch, fn, args, kwargs))
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            kind, value = await self._ch.out.get()
+        except BaseException:  # cancelled while waiting
+            self.close()
+            raise
+        if kind == "item":
             return value
+        self._done = True
+        if kind == "error":
+            raise value
+        raise StopAsyncIteration
+
+    def close(self):
+        self._ch.stop.set()
+
+    async def aclose(self):
+        self.close()
+
+    def __del__(self):
+        self._ch.stop.set()

@@ -1,0 +1,129 @@
+"""The cascade agent backend (AGENT_BACKEND=llm): a Hugging Face chat model writes the reply,
+the tts engine speaks it in the `system_audio` voice, sentence by sentence, so the first audio
+arrives while the reply is still being written. Same requests, memory and events as the
+fish-agent backend, but text only: the LLM cannot hear, so `message_audio` is refused, and the
+stored turns are text (the voice is kept as the system message's VQ part, so later turns of a
+conversation keep speaking in it without re-sending the audio).
+
+Unlike fish-agent (CC-BY-NC-SA), this pairs the fish-speech tts model with any LLM whose licence
+allows commercial use.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from fish_speech.agent.llm import ChatLLM
+from fish_speech.agent.memory import open_turn
+from fish_speech.agent.sentences import SentenceSplitter
+from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
+from fish_speech.engine.agent import default_system_message, env_int
+from fish_speech.engine.types import Reference, Sampling, TTSRequest
+from fish_speech.errors import FishError, bad_input
+from fish_speech.fields import Limits
+from fish_speech.references import ReferenceLibrary
+from fish_speech.store.base import ConversationStore
+from fish_speech.store.conversation import Message, TextPart, VQPart
+
+FRAMES_PER_CHAR = 4  # speech-frame cap per character of a sentence (~3x a slow speaker)
+
+
+class CascadeEngine:
+    backend = "llm"
+
+    def __init__(self, llm: ChatLLM, tts, store: ConversationStore | None = None,
+                 max_reply_tokens: int | None = None, sentence_chars: int | None = None,
+                 limits: Limits | None = None):
+        self.llm, self.tts, self.store = llm, tts, store
+        self.sample_rate = tts.sample_rate
+        self.max_reply_tokens = max_reply_tokens or env_int("AGENT_MAX_REPLY_TOKENS", 1024)
+        self.sentence_chars = sentence_chars or env_int("AGENT_SENTENCE_CHARS", 200)
+        self.stream_frames = env_int("AGENT_STREAM_FRAMES", 24)
+        self.limits = limits or Limits.from_env()
+        self.default_system = default_system_message()
+        self.voices = ReferenceLibrary(self._encode_voice)
+
+    @classmethod
+    def load(cls, llm_path: str | Path, tts, store: ConversationStore | None = None, device: str | None = None,
+             half: bool = False) -> "CascadeEngine":
+        return cls(ChatLLM.load(llm_path, device=device, half=half), tts, store)
+
+    def _encode_voice(self, data: bytes, text: str) -> Reference:
+        from fish_speech.audio import decode_audio
+
+        samples, sr = decode_audio(data, "system_audio", max_bytes=self.limits.max_reference_bytes or None,
+                                   max_seconds=self.limits.max_reference_seconds or None)
+        return self.tts.encode_reference(samples, sr, text)
+
+    def _llm_messages(self, system: Message | None, history: list[Message], user_text: str, budget: int):
+        """Chat-template messages (text only), dropping the oldest turns until the prompt fits."""
+        head = [{"role": "system", "content": system.text}] if system is not None and system.text else []
+        turns = [{"role": m.role, "content": m.text} for m in history if m.text]
+        user = [{"role": "user", "content": user_text}]
+        while True:
+            ids = self.llm.prompt_ids(head + turns + user)
+            if len(ids) <= budget:
+                return ids, len(history) - len(turns)
+            if not turns:
+                raise FishError(413, "message", f"the prompt needs {len(ids)} tokens; the LLM has room for {budget}")
+            turns = turns[2:] if len(turns) > 1 and turns[0]["role"] == "user" else turns[1:]
+
+    def _speak(self, sentence: str, voice: list[Reference], s: Sampling) -> Iterator[np.ndarray]:
+        if not any(ch.isalnum() for ch in sentence):
+            return  # punctuation only: nothing to say
+        cap = max(64, FRAMES_PER_CHAR * len(sentence))
+        request = TTSRequest(text=sentence, references=voice, chunk_length=0, stream_frames=self.stream_frames,
+                             sampling=Sampling(s.temperature, s.top_p, s.repetition_penalty, cap, None))
+        for segment in self.tts.synthesize(request):
+            if segment.audio.size:
+                yield segment.audio
+
+    def chat(self, request: AgentRequest) -> Iterator[TextEvent | AudioEvent | DoneEvent]:
+        start = time.perf_counter()
+        if request.message_audio is not None:
+            raise bad_input("message_audio", "the llm backend reads text only (use AGENT_BACKEND=fish to speak to it)")
+        voice = None
+        if request.system_audio is not None:
+            voice = VQPart(self.voices.from_audio(request.system_audio, request.reference_text).codes)
+        turn = open_turn(request.conversation_id, request.history, request.system_message, voice,
+                         self.default_system, self.store)
+        refs = [Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text) for v in turn.voice[:1]]
+        s = request.sampling
+        budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens
+        prompt, dropped = self._llm_messages(turn.system, turn.history, request.message,
+                                             self.llm.context - budget)
+        if s.seed is not None:
+            from fish_speech.models.text2semantic.long_form import seed_everything
+
+            seed_everything(s.seed)
+        t = {"prompt_tokens": len(prompt), "dropped_turns": dropped, "first_text_s": None, "first_audio_s": None,
+             "tts_s": 0.0}
+        splitter, text = SentenceSplitter(self.sentence_chars), []
+
+        def speak(sentences):
+            for sentence in sentences:
+                t0 = time.perf_counter()
+                for audio in self._speak(sentence, refs, s):
+                    if t["first_audio_s"] is None:
+                        t["first_audio_s"] = time.perf_counter() - start
+                    yield AudioEvent(audio, self.sample_rate)
+                t["tts_s"] += time.perf_counter() - t0
+
+        for piece in self.llm.stream(prompt, budget):
+            if t["first_text_s"] is None:
+                t["first_text_s"] = time.perf_counter() - start
+            text.append(piece)
+            yield TextEvent(piece)
+            yield from speak(splitter.push(piece))
+        yield from speak(splitter.flush())
+        user = Message("user", [TextPart(request.message)])
+        reply = Message("assistant", [TextPart("".join(text))])
+        messages = turn.close(user, reply)
+        t.update(reply_tokens=self.llm.last_tokens, total_s=time.perf_counter() - start)
+        finish = "length" if self.llm.last_tokens >= budget else "stop"
+        yield DoneEvent(reply.text, request.conversation_id, messages, reply, finish, t)
