@@ -52,7 +52,7 @@ class TTSEngine:
         s = request.sampling
         seed_everything(s.seed)
         self.generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty)
-        text = normalize_text(request.text) if request.normalize else request.text
+        text = normalize_text(request.text, "auto") if request.normalize else request.text
         refs = [(r.text, r.codes) for r in request.references]
         step = request.stream_frames if request.stream_frames > 0 else 8
         first_audio = None
