@@ -15,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `import fish_speech` work from anywhere
+if __name__ == "__main__" and not __package__:
+    # run as a script: import from the repo root, not this folder (whose module names would shadow)
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np

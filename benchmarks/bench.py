@@ -1,0 +1,103 @@
+"""Benchmark the 1.5-size language model and the real-size codec with random weights.
+
+    python benchmarks/bench.py [--device cpu|cuda] [--compile] [--half] [--frames 64] [--tiny]
+
+Writes a random checkpoint in the official layout to a temporary folder (so load time is real),
+then prints one JSON object: load times, prefill time, generation frames/s at batch 1 after a
+warm-up, codec encode/decode real-time factors, peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+from fish_speech.models.text2semantic.generate import Generator
+from fish_speech.models.text2semantic.loader import load_language_model
+from fish_speech.models.vqgan.codec import Codec
+from fish_speech.prompt import chunk_prompt, system_prompt
+from fish_speech.testing.checkpoints import write_checkpoints
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device):
+    sync(device)
+    t = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - t
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--half", action="store_true")
+    ap.add_argument("--frames", type=int, default=64, help="frames to generate per timed run")
+    ap.add_argument("--prompt-tokens", type=int, default=512, help="prefill length")
+    ap.add_argument("--audio-seconds", type=float, default=10.0)
+    ap.add_argument("--tiny", action="store_true", help="tiny checkpoints (smoke test of the script)")
+    a = ap.parse_args(argv)
+    torch.manual_seed(0)
+    result = {"machine": f"{platform.machine()} {torch.get_num_threads()} threads", "torch": torch.__version__}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        llama_dir, codec_path = write_checkpoints(Path(tmp), tiny=a.tiny)
+        result["write_checkpoint_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        lm = load_language_model(llama_dir, device=a.device, half=a.half)
+        result["lm_load_s"] = round(time.perf_counter() - t, 2)
+        dev = lm.device
+        t = time.perf_counter()
+        codec = Codec.load(codec_path, device=str(dev))
+        result["codec_load_s"] = round(time.perf_counter() - t, 2)
+    result.update(device=str(dev), dtype=str(lm.dtype).replace("torch.", ""), compile=a.compile,
+                  lm_params=sum(p.numel() for p in lm.model.parameters()))
+    gen = Generator(lm, compile=a.compile)
+    tok, n = lm.tokenizer, lm.args.num_codebooks
+    base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 200, tok, n)], 1)
+    prompt = base[:, -a.prompt_tokens:]
+
+    def run(frames):
+        return sum(b.shape[1] for b in gen.generate(prompt, frames, sync_every=16))
+
+    _, warm = timed(lambda: run(min(a.frames, 32)), dev)  # warm-up (compiles when --compile)
+    result["warmup_s"] = round(warm, 2)
+    with torch.inference_mode():
+        _, pre = timed(lambda: gen.model.forward_slow(prompt.to(dev)[None], torch.arange(prompt.shape[1], device=dev), True), dev)
+    result["prefill_s"] = round(pre, 4)
+    result["prefill_tokens"] = prompt.shape[1]
+    frames, dt = timed(lambda: run(a.frames), dev)
+    result["generate_frames"] = frames
+    result["frames_per_s"] = round(frames / dt, 2)
+    result["generate_rtf"] = round(dt / (frames * 2048 / 44100), 3)  # <1 means faster than real time
+
+    secs = a.audio_seconds
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(44100 * secs)) / 44100)).astype(np.float32)
+    codec.encode(x[:44100], 44100)  # warm-up
+    codes, enc = timed(lambda: codec.encode(x, 44100), dev)
+    _, dec = timed(lambda: codec.decode(codes), dev)
+    result.update(codec_encode_rtf=round(enc / secs, 4), codec_decode_rtf=round(dec / secs, 4))
+    if dev.type == "cuda":
+        result["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
