@@ -26,7 +26,8 @@ from fish_speech.tokenizer import SPECIAL_TOKENS, FishTokenizer
 
 CODEC_FILE = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 
-# The 26 keys of the official config.json (share/scale_codebook_embeddings are absent there).
+# The 26 keys of the official config.json; the head has padding rows past the last special token
+# (102048 > 100000 ranks + 1036 specials) (share/scale_codebook_embeddings are absent there).
 FULL_CONFIG = dict(
     attention_qkv_bias=False, codebook_size=1024, dim=1024, dropout=0.0, fast_attention_qkv_bias=False,
     fast_dim=1024, fast_head_dim=64, fast_intermediate_size=4096, fast_n_head=16, fast_n_local_heads=2,
@@ -39,7 +40,7 @@ FULL_CONFIG = dict(
 TINY_CONFIG = dict(
     FULL_CONFIG, dim=64, n_head=4, n_local_heads=2, head_dim=16, intermediate_size=None, n_layer=2,
     n_fast_layer=2, fast_dim=32, fast_n_head=2, fast_n_local_heads=1, fast_head_dim=16,
-    fast_intermediate_size=None, max_seq_len=1024,
+    fast_intermediate_size=None, max_seq_len=1024, vocab_size=256 + len(SPECIAL_TOKENS),  # no padding rows
 )
 del TINY_CONFIG["intermediate_size"], TINY_CONFIG["fast_intermediate_size"]
 
@@ -58,22 +59,23 @@ def tokenizer_ranks(n_ranks: int) -> dict[bytes, int]:
 def write_language_model(directory: str | Path, config: dict, n_ranks: int, seed: int = 0) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = dict(config, vocab_size=n_ranks + len(SPECIAL_TOKENS))
+    if config["vocab_size"] < n_ranks + len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size {config['vocab_size']} cannot hold {n_ranks} ranks + {len(SPECIAL_TOKENS)} specials")
     (directory / "config.json").write_text(json.dumps(config, indent=4, sort_keys=True))
     ranks = tokenizer_ranks(n_ranks)
     tokenizer = FishTokenizer(ranks)
     tokenizer.save(directory, ranks)
-    torch.manual_seed(seed)
-    model = DualARTransformer(ModelArgs.from_dict(config), tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
+    with torch.device("meta"):  # shapes only: no throw-away default init of the real-size model
+        model = DualARTransformer(ModelArgs.from_dict(config), tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
+    gen = torch.Generator().manual_seed(seed)
     state = OrderedDict()
     for name, p in model.state_dict().items():
         if name.endswith("norm.weight"):
-            t = torch.ones_like(p)
+            state[name] = torch.ones(p.shape, dtype=torch.bfloat16)
         elif name.endswith(".bias"):
-            t = torch.zeros_like(p)
+            state[name] = torch.zeros(p.shape, dtype=torch.bfloat16)
         else:
-            t = torch.randn_like(p) * config["initializer_range"]
-        state[name] = t.to(torch.bfloat16)
+            state[name] = torch.empty(p.shape, dtype=torch.bfloat16).normal_(0, config["initializer_range"], generator=gen)
     torch.save(state, directory / "model.pth")
     return directory
 

@@ -81,13 +81,16 @@ class Attention(nn.Module):
             k_all, v_all = self.kv_cache.update(input_pos, k, v)
             if mask is not None:  # decode: attend over the whole static cache, masked
                 k, v = k_all, v_all
-        groups = self.n_head // self.n_kv
-        k = k.repeat_interleave(groups, dim=1)
-        v = v.repeat_interleave(groups, dim=1)
-        if mask is None:
+        groups = self.n_head // self.n_kv  # query head h reads kv head h // groups
+        if mask is None:  # keys are just this input: expanding them is cheap
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
             y = F.scaled_dot_product_attention(q, k, v, is_causal=s > 1)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            # decode over the whole static cache: fold each kv head's query group into the
+            # sequence axis so the cache is read once instead of copied `groups` times
+            qg = q.reshape(b, self.n_kv, groups * s, self.head_dim)
+            y = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask.repeat(1, 1, groups, 1))
+            y = y.view(b, self.n_head, s, self.head_dim)
         return self.wo(y.transpose(1, 2).reshape(b, s, q_w))
 
 
