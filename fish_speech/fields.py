@@ -1,0 +1,206 @@
+"""Request-field rules shared by every surface (RunPod worker, HTTP server, ...).
+
+Each surface hands its raw request mapping to `parse_fields`, which checks types and ranges, fills
+defaults and returns plain Python values; a bad value raises `FishError(400, field, message)`.
+Nothing here knows about HTTP, RunPod or tensors.
+
+Types are strict: a JSON string is never a number, a bool is never a number, a number is never a
+bool. A float field takes integers; an integer field takes floats only when they are whole
+(``200.0``). Limits that an operator may want to change come from the environment (`Limits`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from fish_speech.engine.types import Sampling
+from fish_speech.errors import bad_input
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One request field: its kind, default and allowed values."""
+
+    kind: str  # "str", "bool", "int", "float"
+    default: Any = _REQUIRED
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: Callable[[], tuple] | tuple | None = None
+    nullable: bool = False  # JSON null is allowed and means "not given"
+    aliases: Mapping[Any, Any] = field(default_factory=dict)  # accepted spellings -> value
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+def _env_number(name: str, default: float, cast=float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError as err:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from err
+    if value < 0:
+        raise ValueError(f"environment variable {name} must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Operator-set limits; `from_env()` reads them (0 disables a limit)."""
+
+    max_text_length: int = 3000  # MAX_TEXT_LENGTH: characters of `text`
+    max_reference_bytes: int = 20 * 1024 * 1024  # MAX_REFERENCE_BYTES: decoded reference audio
+    max_reference_seconds: float = 90.0  # MAX_REFERENCE_SECONDS
+    reference_url_timeout: float = 20.0  # REFERENCE_URL_TIMEOUT: seconds for an audio URL
+    max_new_tokens: int = 4096  # MAX_NEW_TOKENS_LIMIT: most frames one request may ask for
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        d = cls()
+        return cls(
+            max_text_length=int(_env_number("MAX_TEXT_LENGTH", d.max_text_length, int)),
+            max_reference_bytes=int(
+                _env_number("MAX_REFERENCE_BYTES", d.max_reference_bytes, int)
+            ),
+            max_reference_seconds=_env_number("MAX_REFERENCE_SECONDS", d.max_reference_seconds),
+            reference_url_timeout=_env_number("REFERENCE_URL_TIMEOUT", d.reference_url_timeout),
+            max_new_tokens=int(_env_number("MAX_NEW_TOKENS_LIMIT", d.max_new_tokens, int)),
+        )
+
+
+def _formats() -> tuple:
+    from fish_speech.audio import FORMATS
+
+    return tuple(FORMATS)
+
+
+_CACHE_WORDS = {"on": True, "off": False, "on-demand": True, "never": False}
+
+# The text-to-speech request, as every surface accepts it.
+TTS_RULES: dict[str, Rule] = {
+    "text": Rule("str", doc="text to speak"),
+    "reference_text": Rule("str", "", nullable=True, doc="transcript of the reference audio"),
+    "system_audio": Rule(
+        "str", None, nullable=True, doc="reference audio: base64 of an audio file, or an https URL"
+    ),
+    "reference_id": Rule("str", None, nullable=True, doc="name of a stored voice"),
+    "streaming": Rule("bool", True, doc="send audio chunks as they are ready"),
+    "format": Rule("str", "wav", choices=_formats, doc="audio file format"),
+    "temperature": Rule("float", 0.7, 0.0, 2.0, doc="sampling temperature, 0 = greedy"),
+    "top_p": Rule("float", 0.7, 0.01, 1.0, doc="nucleus sampling mass"),
+    "repetition_penalty": Rule("float", 1.2, 0.9, 2.0, doc="penalty for repeated codes"),
+    "chunk_length": Rule("int", 200, 0, 1000, doc="UTF-8 bytes of text per chunk, 0 = one chunk"),
+    "max_new_tokens": Rule("int", 0, 0, None, doc="most frames per text chunk, 0 = until the end"),
+    "seed": Rule("int", None, 0, 2**32 - 1, nullable=True, doc="random seed for repeatable output"),
+    "normalize": Rule("bool", True, doc="spell out numbers, dates and currency (English)"),
+    "use_memory_cache": Rule(
+        "bool", True, aliases=_CACHE_WORDS, doc="reuse encoded references, keyed by content"
+    ),
+}
+
+
+def check_value(name: str, rule: Rule, value: Any) -> Any:
+    """Return `value` converted to the rule's kind, or raise a 400 naming the field."""
+    if value is None:
+        if rule.nullable:
+            return None
+        raise bad_input(name, f"must be a {rule.kind}, not null")
+    if isinstance(value, str) and value in rule.aliases:
+        return rule.aliases[value]
+    kind = rule.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad_input(name, f"must be true or false, not {type(value).__name__}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise bad_input(name, f"must be a string, not {type(value).__name__}")
+    elif kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad_input(name, f"must be a number, not {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad_input(name, "must be a finite number")
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise bad_input(name, "must be a whole number")
+            value = int(value)
+        else:
+            value = float(value)
+        if rule.minimum is not None and value < rule.minimum:
+            raise bad_input(name, f"must be at least {rule.minimum:g}, got {value:g}")
+        if rule.maximum is not None and value > rule.maximum:
+            raise bad_input(name, f"must be at most {rule.maximum:g}, got {value:g}")
+    else:  # pragma: no cover - a programming error in a rule table
+        raise ValueError(f"unknown rule kind {kind!r}")
+    if rule.choices is not None:
+        choices = rule.choices() if callable(rule.choices) else rule.choices
+        if isinstance(value, str):
+            value = value.strip().lower()
+        if value not in choices:
+            raise bad_input(name, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+def parse_fields(
+    raw: Mapping[str, Any], rules: Mapping[str, Rule], ignore: set[str] | frozenset = frozenset()
+) -> tuple[dict[str, Any], list[str]]:
+    """Check `raw` against `rules`: (values with defaults filled, sorted unknown field names).
+
+    Names in `ignore` are neither checked nor reported (fields another mode reads).
+    """
+    if not isinstance(raw, Mapping):
+        raise bad_input("input", f"must be a JSON object, not {type(raw).__name__}")
+    values: dict[str, Any] = {}
+    for name, rule in rules.items():
+        if name not in raw or (raw[name] is None and rule.nullable):
+            if rule.required:
+                raise bad_input(name, "is required")
+            values[name] = rule.default
+            continue
+        values[name] = check_value(name, rule, raw[name])
+    unknown = sorted(k for k in raw if k not in rules and k not in ignore)
+    return values, unknown
+
+
+def check_text(text: str, limits: Limits, name: str = "text") -> str:
+    """Reject empty (or whitespace-only) text and text over the length limit."""
+    if not text.strip():
+        raise bad_input(name, "must not be empty")
+    if limits.max_text_length and len(text) > limits.max_text_length:
+        raise bad_input(
+            name, f"is {len(text)} characters long; the limit is {limits.max_text_length}"
+        )
+    return text
+
+
+def parse_tts(
+    raw: Mapping[str, Any], limits: Limits | None = None, ignore=frozenset()
+) -> tuple[dict[str, Any], list[str]]:
+    """`parse_fields` with `TTS_RULES` plus the cross-field and limit checks of a tts request."""
+    limits = limits or Limits.from_env()
+    values, unknown = parse_fields(raw, TTS_RULES, ignore)
+    check_text(values["text"], limits)
+    if limits.max_new_tokens and values["max_new_tokens"] > limits.max_new_tokens:
+        raise bad_input(
+            "max_new_tokens", f"must be at most {limits.max_new_tokens}, got {values['max_new_tokens']}"
+        )
+    return values, unknown
+
+
+def sampling_from(values: Mapping[str, Any]) -> Sampling:
+    """The engine's `Sampling` from checked values."""
+    return Sampling(
+        temperature=values["temperature"],
+        top_p=values["top_p"],
+        repetition_penalty=values["repetition_penalty"],
+        max_new_tokens=values["max_new_tokens"],
+        seed=values["seed"],
+    )

@@ -1,0 +1,1 @@
+"""HTTP API server and web page (see docs/http.md)."""

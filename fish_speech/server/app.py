@@ -1,0 +1,37 @@
+"""The FastAPI application: routes, error rendering, key and size guard, static page.
+
+`create_app(backend)` takes an already loaded `Backend` so tests and the two launchers
+(`tools.api_server`, `tools.run_webui`) share one construction path.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from fish_speech import __version__
+from fish_speech.server import failures
+from fish_speech.server.guard import Guard
+from fish_speech.server.routes_meta import STATIC_DIR
+
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+def create_app(backend, api_key: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
+    from fish_speech.server import routes_chat, routes_codec, routes_meta, routes_refs, routes_tts
+
+    app = FastAPI(
+        title="Fish Speech",
+        version=__version__,
+        description="Text to speech with voice cloning (Fish Speech 1.5). Bodies are JSON or msgpack; "
+        "errors are {code, field, message}. Send 'Authorization: Bearer <key>' when the server has a key.",
+    )
+    app.state.backend = backend
+    app.state.api_key = api_key or None
+    app.state.max_request_bytes = int(max_request_bytes)
+    failures.install(app)
+    for module in (routes_meta, routes_tts, routes_codec, routes_refs, routes_chat):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(Guard, api_key=api_key, max_request_bytes=int(max_request_bytes))
+    return app

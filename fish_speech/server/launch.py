@@ -1,0 +1,129 @@
+"""Command-line start-up shared by `tools.api_server` (and `tools.api`) and `tools.run_webui`.
+
+The models load before the socket opens, so `/v1/health` answering means ready (the seed's
+entrypoint polls it). One uvicorn process serves everything; the model lives on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+
+from fish_speech.errors import FishError
+
+DEFAULT_LLAMA = "checkpoints/fish-speech-1.5"
+DEFAULT_DECODER = "checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
+DECODER_CONFIGS = ("firefly_gan_vq",)
+
+log = logging.getLogger("fish_speech.server")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llama-checkpoint-path", default=DEFAULT_LLAMA, help="language model folder (default: %(default)s)")
+    p.add_argument("--decoder-checkpoint-path", default=DEFAULT_DECODER, help="codec .pth (default: %(default)s)")
+    p.add_argument("--decoder-config-name", default="firefly_gan_vq", help="codec config; only firefly_gan_vq exists")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best available)")
+    p.add_argument("--half", action="store_true", help="float16 instead of bfloat16 (GPUs without bf16)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the decode step (faster on GPU, slow start)")
+    p.add_argument("--mode", choices=("tts", "agent"), default="tts",
+                   help="tts, or agent: also load the fish-agent model for /v1/chat (tts keeps working)")
+    p.add_argument("--agent-checkpoint-path", default=None,
+                   help="fish-agent folder for --mode agent (default: $AGENT_CHECKPOINT_PATH or checkpoints/fish-agent-v0.1-3b)")
+    p.add_argument("--max-text-length", type=int, default=None,
+                   help="longest `text` in characters, 0 = no limit (default: $MAX_TEXT_LENGTH or 3000)")
+    p.add_argument("--max-request-mb", type=float, default=64.0, help="largest request body in MiB (default: %(default)s)")
+    p.add_argument("--references-dir", default="references", help="saved voices, one folder per id (default: %(default)s)")
+    p.add_argument("--ref-data-dir", default="ref_data", help="SPEAKER/EMOTION clips for --speaker (default: %(default)s)")
+    p.add_argument("--api-key", default=os.environ.get("FISH_API_KEY") or None,
+                   help="require 'Authorization: Bearer KEY' on /v1/* (default: $FISH_API_KEY, none)")
+    p.add_argument("--warmup", choices=("auto", "on", "off"), default="auto",
+                   help="synthesise a short sentence before serving; auto = only with --compile")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'0.0.0.0:8080', ':8080', '[::1]:8080' or '8080' → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", value
+    host = host.strip("[]") or "0.0.0.0"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise FishError(400, "listen", f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def _load_agent(args, engine, limits):
+    """The agent service for /v1/chat (None in tts mode). A load failure becomes a 503 per request."""
+    if args.mode == "tts":
+        return None
+    from fish_speech.agent.service import load_agent_service
+
+    # the agent loader reads its settings from the environment (shared with the RunPod worker)
+    if args.agent_checkpoint_path:
+        os.environ["AGENT_CHECKPOINT_PATH"] = args.agent_checkpoint_path
+    if args.half:
+        os.environ["HALF"] = "1"
+    if args.compile:
+        os.environ["COMPILE"] = "1"
+    return load_agent_service(engine, limits)
+
+
+def build_backend(args):
+    """Load the models and wrap them for the routes."""
+    from fish_speech.engine.scheduler import Scheduler
+    from fish_speech.engine.tts import TTSEngine
+    from fish_speech.fields import Limits
+    from fish_speech.references import ReferenceLibrary
+    from fish_speech.server.backend import Backend
+
+    if args.decoder_config_name not in DECODER_CONFIGS:
+        raise FishError(400, "decoder-config-name", f"unknown codec config {args.decoder_config_name!r}; use firefly_gan_vq")
+    limits = Limits.from_env()
+    if args.max_text_length is not None:
+        limits = dataclasses.replace(limits, max_text_length=max(0, args.max_text_length))
+    engine = TTSEngine.load(args.llama_checkpoint_path, args.decoder_checkpoint_path,
+                            device=args.device, half=args.half, compile=args.compile)
+    agent = _load_agent(args, engine, limits)
+    backend = Backend(engine, Scheduler(), None, limits, args.ref_data_dir, agent=agent)
+    backend.library = ReferenceLibrary(backend.encode_bytes, root=args.references_dir)
+    return backend
+
+
+def warm_up(backend) -> None:
+    """One short synthesis on the model thread (compiled graphs are built where they will run)."""
+    import asyncio
+
+    from fish_speech.engine.types import Sampling, TTSRequest
+
+    request = TTSRequest(text="Hello world.", sampling=Sampling(max_new_tokens=32), chunk_length=200)
+
+    def run():
+        for _ in backend.engine.synthesize(request):
+            pass
+
+    asyncio.run(backend.scheduler.call(run))
+
+
+def serve(args, host: str, port: int, banner: str) -> int:
+    """Load, warm up, and run uvicorn until interrupted. Returns the exit status."""
+    import uvicorn
+
+    from fish_speech.server.app import create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        backend = build_backend(args)
+        if args.warmup == "on" or (args.warmup == "auto" and args.compile):
+            log.info("warming up")
+            warm_up(backend)
+    except FishError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    app = create_app(backend, api_key=args.api_key, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"{banner}: http://{shown}:{port}/  (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0

@@ -1,0 +1,36 @@
+"""GET / (the web page), /v1/health and /v1/info (what the page needs to draw its controls)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from fish_speech import __version__
+from fish_speech.server.schemas import HTTP_TTS_RULES, json_schema
+
+router = APIRouter()
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.api_route("/v1/health", methods=["GET", "POST"], tags=["meta"], summary="Liveness probe")
+async def health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/v1/info", tags=["meta"], summary="Formats, limits, field defaults, features")
+async def info(request: Request) -> JSONResponse:
+    backend = request.app.state.backend
+    return JSONResponse({
+        "version": __version__,
+        "auth": bool(request.app.state.api_key),
+        "max_request_bytes": request.app.state.max_request_bytes,
+        "tts_fields": json_schema(HTTP_TTS_RULES)["properties"],
+        **backend.info(),
+    })

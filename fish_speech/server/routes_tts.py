@@ -1,0 +1,136 @@
+"""POST /v1/tts (upstream's ServeTTSRequest) and POST /v1/audio/speech (OpenAI's request)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fish_speech.errors import FishError, bad_input
+from fish_speech.fields import check_text, parse_fields
+from fish_speech.server.audio_out import audio_headers, prime, streaming_response, whole_response
+from fish_speech.server.schemas import (
+    HTTP_TTS_RULES,
+    IGNORED_TTS_FIELDS,
+    OPENAI_PRESET_VOICES,
+    OPENAI_RULES,
+    REFERENCES_DOC,
+    json_schema,
+    request_body,
+)
+from fish_speech.server.wire import decode_bytes, parse_body
+
+router = APIRouter(tags=["speech"])
+
+AUDIO_RESPONSES = {
+    200: {"description": "the audio file, or its pieces as they are generated when streaming",
+          "content": {"audio/wav": {}, "audio/mpeg": {}, "audio/flac": {}, "audio/ogg": {}, "audio/pcm": {}}},
+    400: {"description": "a field is invalid: {code, field, message}"},
+    404: {"description": "unknown reference id, voice or ref_data speaker"},
+}
+
+
+def _limit(request: Request) -> int:
+    return request.app.state.max_request_bytes
+
+
+def check_limits(values: dict, backend, text_field: str) -> None:
+    check_text(values["text"], backend.limits, text_field)
+    cap = backend.limits.max_new_tokens
+    if cap and values["max_new_tokens"] > cap:
+        raise bad_input("max_new_tokens", f"must be at most {cap}, got {values['max_new_tokens']}")
+
+
+def uploaded_references(raw: dict) -> list[tuple[bytes, str]]:
+    """[(audio bytes, transcript)] from upstream's `references: [{audio, text}]`."""
+    refs = raw.get("references")
+    if refs is None:
+        return []
+    if not isinstance(refs, list):
+        raise bad_input("references", "must be a list of {audio, text} objects")
+    out = []
+    for i, item in enumerate(refs):
+        if not isinstance(item, dict):
+            raise bad_input(f"references[{i}]", "must be an object with 'audio' and 'text'")
+        text = item.get("text") or ""
+        if not isinstance(text, str):
+            raise bad_input(f"references[{i}].text", "must be a string")
+        out.append((decode_bytes(item.get("audio"), f"references[{i}].audio"), text))
+    return out
+
+
+async def _speak(request: Request, values: dict, uploads, fmt: str, streaming: bool, transform=None) -> Response:
+    backend = request.app.state.backend
+    started = request.state.started
+    refs = await backend.references(values, uploads)
+    tts = backend.tts_request(values, refs)
+    first, rest, first_audio_s = await prime(backend.segments(tts), started)
+    headers = audio_headers(fmt, first.sample_rate, first_audio_s)
+    if streaming and transform is None:
+        return streaming_response(first, rest, fmt, headers)
+    return await whole_response(first, rest, fmt, headers, started, transform)
+
+
+_TTS_SCHEMA = json_schema(HTTP_TTS_RULES, {"references": REFERENCES_DOC})
+
+
+@router.post(
+    "/v1/tts",
+    summary="Text to speech (Fish Speech request)",
+    response_class=Response,
+    responses=AUDIO_RESPONSES,
+    openapi_extra=request_body(_TTS_SCHEMA, "JSON (audio as base64) or msgpack (audio as bytes)"),
+)
+async def tts(request: Request) -> Response:
+    request.state.started = time.perf_counter()
+    backend = request.app.state.backend
+    raw = await parse_body(request, _limit(request))
+    values, _unknown = parse_fields(raw, HTTP_TTS_RULES, ignore=IGNORED_TTS_FIELDS)
+    check_limits(values, backend, "text")
+    uploads = uploaded_references(raw)
+    return await _speak(request, values, uploads, values["format"], values["streaming"])
+
+
+def _openai_voice(voice: str | None, known: list[str]) -> str | None:
+    """A saved reference id, or None for OpenAI's preset names (the model picks a voice)."""
+    if not voice or voice in known:
+        return voice or None
+    if voice.lower() in OPENAI_PRESET_VOICES:
+        return None
+    return voice  # let the library say why it is not usable (bad id 400, unknown 404)
+
+
+@router.post(
+    "/v1/audio/speech",
+    summary="OpenAI-compatible text to speech",
+    response_class=Response,
+    responses=AUDIO_RESPONSES,
+    openapi_extra=request_body(json_schema(OPENAI_RULES), "OpenAI's fields; Fish sampling fields may be added"),
+)
+async def openai_speech(request: Request) -> Response:
+    from fish_speech.audio import FORMATS
+
+    request.state.started = time.perf_counter()
+    backend = request.app.state.backend
+    raw = await parse_body(request, _limit(request))
+    values, _unknown = parse_fields(raw, OPENAI_RULES)
+    fmt = values["response_format"].strip().lower()
+    if fmt not in FORMATS:
+        raise bad_input("response_format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    values["text"] = values.pop("input")
+    check_limits(values, backend, "input")
+    values["reference_id"] = _openai_voice(values.get("voice"), await backend.list_references())
+    values["use_memory_cache"] = True  # a named voice never changes between requests
+    transform = None
+    if abs(values["speed"] - 1.0) > 1e-6:
+        from fish_speech.server.speed import change_speed
+
+        speed = values["speed"]
+        transform = lambda audio, sr: change_speed(audio, sr, speed)  # noqa: E731
+    try:
+        return await _speak(request, values, [], fmt, streaming=True, transform=transform)
+    except FishError as err:
+        if err.field == "reference_id":
+            err.field = "voice"
+        raise
