@@ -15,6 +15,11 @@ if str(ROOT) not in sys.path:
 
 SPEECH_TEXT = "Hello there. This is a short test of the speech system."
 
+# Tiny models are all small ops: one thread beats thread hand-offs on a 2-core CI machine.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory) -> Path:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class AgentEngine:
 
     @classmethod
     def load(cls, checkpoint_path: str | Path, codec, store: ConversationStore | None = None,
-             device: str | None = None, half: bool = False, compile: bool = False) -> "AgentEngine":
+             device: str | None = None, half: bool = False, compile: bool = False) -> AgentEngine:
         return cls(load_agent_model(checkpoint_path, device=device, half=half), codec, store, compile=compile)
 
     def encode_audio(self, data: bytes, field_name: str) -> np.ndarray:

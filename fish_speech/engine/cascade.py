@@ -11,10 +11,9 @@ allows commercial use.
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -26,11 +25,13 @@ from fish_speech.engine.agent import default_system_message, env_int
 from fish_speech.engine.types import Reference, Sampling, TTSRequest
 from fish_speech.errors import FishError, bad_input
 from fish_speech.fields import Limits
+from fish_speech.models.text2semantic.long_form import seed_everything
 from fish_speech.references import ReferenceLibrary
 from fish_speech.store.base import ConversationStore
 from fish_speech.store.conversation import Message, TextPart, VQPart
 
-FRAMES_PER_CHAR = 4  # speech-frame cap per character of a sentence (~3x a slow speaker)
+# Speech-frame cap per sentence: ~3x a slow speaker, so a tts model that never stops still ends.
+FRAMES_PER_CHAR, MIN_FRAMES = 4, 64
 
 
 class CascadeEngine:
@@ -50,7 +51,7 @@ class CascadeEngine:
 
     @classmethod
     def load(cls, llm_path: str | Path, tts, store: ConversationStore | None = None, device: str | None = None,
-             half: bool = False) -> "CascadeEngine":
+             half: bool = False) -> CascadeEngine:
         return cls(ChatLLM.load(llm_path, device=device, half=half), tts, store)
 
     def _encode_voice(self, data: bytes, text: str) -> Reference:
@@ -76,7 +77,7 @@ class CascadeEngine:
     def _speak(self, sentence: str, voice: list[Reference], s: Sampling) -> Iterator[np.ndarray]:
         if not any(ch.isalnum() for ch in sentence):
             return  # punctuation only: nothing to say
-        cap = max(64, FRAMES_PER_CHAR * len(sentence))
+        cap = max(MIN_FRAMES, FRAMES_PER_CHAR * len(sentence))
         request = TTSRequest(text=sentence, references=voice, chunk_length=0, stream_frames=self.stream_frames,
                              sampling=Sampling(s.temperature, s.top_p, s.repetition_penalty, cap, None))
         for segment in self.tts.synthesize(request):
@@ -97,10 +98,7 @@ class CascadeEngine:
         budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens
         prompt, dropped = self._llm_messages(turn.system, turn.history, request.message,
                                              self.llm.context - budget)
-        if s.seed is not None:
-            from fish_speech.models.text2semantic.long_form import seed_everything
-
-            seed_everything(s.seed)
+        seed_everything(s.seed)
         t = {"prompt_tokens": len(prompt), "dropped_turns": dropped, "first_text_s": None, "first_audio_s": None,
              "tts_s": 0.0}
         splitter, text = SentenceSplitter(self.sentence_chars), []

@@ -83,7 +83,14 @@ def load_language_model(path: str | Path, device: str | None = None, half: bool 
     tokenizer = FishTokenizer.from_file(path / "tokenizer.tiktoken")
     if args.vocab_size <= tokenizer.semantic_end_id:
         raise FishError(422, "config.vocab_size", f"vocab_size {args.vocab_size} is too small for the tokenizer's {tokenizer.semantic_end_id + 1} ids")
-    weights = path / "model.pth"
+    model, dev, dtype = load_dual_ar(path / "model.pth", args, tokenizer.semantic_begin_id,
+                                     tokenizer.semantic_end_id, device, half)
+    return LanguageModel(model, tokenizer, args, dev, dtype)
+
+
+def load_dual_ar(weights: Path, args: ModelArgs, semantic_begin_id: int, semantic_end_id: int,
+                 device: str | None = None, half: bool = False) -> tuple[DualARTransformer, torch.device, torch.dtype]:
+    """Read `model.pth` into a DualARTransformer on the chosen device and precision (tts and agent)."""
     if not weights.is_file():
         raise FishError(404, "checkpoint", f"weights not found: {weights}")
     try:
@@ -93,17 +100,17 @@ def load_language_model(path: str | Path, device: str | None = None, half: bool 
     if not isinstance(state, dict):
         raise FishError(422, "checkpoint", f"{weights} does not hold a state dict")
     state = normalize_keys(state)
-    with torch.device("meta"):
-        model = DualARTransformer(args, tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
+    with torch.device("meta"):  # no throw-away random init: checkpoint tensors are assigned
+        model = DualARTransformer(args, semantic_begin_id, semantic_end_id)
     check_state(model, state, str(weights))
     model.load_state_dict(state, strict=False, assign=True)
-    dev, dtype = pick_device(device), pick_dtype(pick_device(device), half)
-    _rebuild_buffers(model, args)  # non-persistent buffers were built on meta
-    model = model.to(device=dev, dtype=dtype).eval()  # rope tables keep their bf16-rounded values
-    return LanguageModel(model, tokenizer, args, dev, dtype)
+    dev = pick_device(device)
+    dtype = pick_dtype(dev, half)
+    rebuild_buffers(model, args)  # non-persistent buffers were built on meta
+    return model.to(device=dev, dtype=dtype).eval(), dev, dtype  # rope tables keep their bf16 rounding
 
 
-def _rebuild_buffers(model: DualARTransformer, args: ModelArgs):
+def rebuild_buffers(model: DualARTransformer, args: ModelArgs):
     model.freqs_cis = rope_table(args.max_seq_len, args.head_dim, args.rope_base)
     model.fast_freqs_cis = rope_table(args.num_codebooks, model.fast_args.head_dim, args.rope_base)
     model.codebook_offsets = torch.arange(args.num_codebooks) * args.codebook_size

@@ -1,0 +1,132 @@
+"""Interleaved text/speech generation with the fish-agent model (agent-inference decode step).
+
+Per step the slow transformer picks the main token with fixed near-greedy sampling (temperature
+0.1, top_p 0.1, no penalty: what the checkpoint was run with); the fast transformer then predicts
+all 8 codebooks from the slow hidden state (unlike tts, where codebook 0 comes from the main
+token), sampled with the request's temperature, top_p and repetition penalty (window: the last 16
+frames of that codebook). When the main token is not `<|semantic|>` the codes are zeroed. The
+model alone decides when to switch between text and speech.
+
+Reuses the tts model (`forward_slow`, `forward_fast`, `fast_embeddings`) and sampler unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fish_speech.agent.loader import AgentModel
+from fish_speech.agent.prompt import CODE_SHIFT
+from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.generate import VALID_CODES, WINDOW
+from fish_speech.models.text2semantic.sampling import sample
+
+MAIN_SAMPLING = (0.1, 0.1, 1.0)  # temperature, top_p, repetition penalty of the main token
+
+
+def agent_frame(model, inp: Tensor, input_pos: Tensor, full: bool, main_knobs: tuple, code_knobs: tuple,
+                window: Tensor | None, main_bias: Tensor, code_bias: Tensor, semantic_id: int) -> Tensor:
+    """One step: [B, N+1] int32 = main token + 8 shifted codes (zeros unless main is `<|semantic|>`)."""
+    logits, x = model.forward_slow(inp, input_pos, full)
+    main = sample(logits, *main_knobs, None, main_bias)
+    out = [main]
+    n = model.args.num_codebooks
+    for k in range(n):
+        code = sample(model.forward_fast(x, k), *code_knobs, None if window is None else window[:, k + 1], code_bias)
+        out.append(code)
+        if k + 1 < n:
+            x = model.fast_embeddings(code).unsqueeze(1)
+    frame = torch.stack(out, dim=1).to(torch.int32)
+    frame[:, 1:] *= (main == semantic_id).to(torch.int32).unsqueeze(1)
+    return frame
+
+
+def decode_step(model, frame, input_pos, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id):
+    return agent_frame(model, frame.unsqueeze(-1), input_pos, False, main_knobs, code_knobs, window, main_bias,
+                       code_bias, semantic_id)
+
+
+class AgentGenerator:
+    """Owns the caches, biases and (optionally compiled) decode step of one agent model."""
+
+    def __init__(self, am: AgentModel, compile: bool = False):
+        self.am, self.model = am, am.model
+        args, dev, tok = am.args, am.device, am.tokenizer
+        self.n = args.num_codebooks
+        self.model.setup_caches(1, args.max_seq_len)
+        # Never draw embedding padding rows (ids past the tokenizer) or a new message header.
+        self.main_bias = torch.zeros(args.vocab_size, device=dev, dtype=am.dtype)
+        self.main_bias[tok.vocab_size :] = float("-inf")
+        self.main_bias[tok.im_start_id] = float("-inf")
+        # Shifted codes: 0 is padding and only values the codec can decode (raw 0..999) are allowed.
+        self.code_bias = torch.full((args.codebook_size,), float("-inf"), device=dev, dtype=am.dtype)
+        self.code_bias[CODE_SHIFT : CODE_SHIFT + min(VALID_CODES, args.codebook_size - CODE_SHIFT)] = 0
+        self.window = torch.zeros(1, self.n + 1, WINDOW, dtype=torch.long, device=dev)
+        self.main_knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in MAIN_SAMPLING)
+        self.code_knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
+        self.pos = torch.zeros(1, dtype=torch.long, device=dev)
+        self.step = decode_step
+        if compile:
+            cuda = dev.type == "cuda"
+            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if cuda else None)
+        self.stopped = False
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompt: Tensor,
+        max_new_tokens: int,
+        temperature: float = 0.7,
+        top_p: float = 0.7,
+        repetition_penalty: float = 1.2,
+        steer: Callable[[int], Tensor | None] | None = None,
+        sync_every: int = 8,
+    ) -> Iterator[tuple[int, np.ndarray | None]]:
+        """Yield (main token id, raw codes [N] or None) per generated position, until the model
+        ends its turn (`self.stopped` = True) or `max_new_tokens` positions were produced.
+
+        `steer(step)` may return an additive bias over the main-token vocabulary (tests use it to
+        script what a random model says)."""
+        model, dev, tok = self.model, self.am.device, self.am.tokenizer
+        t = prompt.shape[1]
+        room = self.am.args.max_seq_len - t
+        if room < 1:
+            raise FishError(413, "message", f"prompt is {t} tokens, the model's context is {self.am.args.max_seq_len}")
+        budget = min(max_new_tokens, room) if max_new_tokens > 0 else room
+        for knob, value in zip(self.code_knobs, (temperature, top_p, repetition_penalty)):
+            knob.fill_(value)
+        self.stopped = False
+        self.window.zero_()
+        stops = torch.tensor(tok.stop_ids(), dtype=torch.int32)
+        sem = tok.semantic_id
+
+        def bias(i):
+            extra = steer(i) if steer is not None else None
+            return self.main_bias if extra is None else self.main_bias + extra.to(self.main_bias)
+
+        out = torch.zeros(budget, self.n + 1, dtype=torch.int32, device=dev)
+        frame = agent_frame(model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.main_knobs,
+                            self.code_knobs, None, bias(0), self.code_bias, sem)
+        out[0] = frame[0]
+        self.pos.fill_(t)
+        start = 0
+        for i in range(1, budget + 1):
+            if i == budget or i % sync_every == 0:
+                # Hand the host a block at a time: one device sync per `sync_every` steps.
+                for row in out[start:i].cpu().numpy():
+                    if np.isin(row[0], stops):
+                        self.stopped = True
+                        return
+                    main = int(row[0])
+                    yield main, (row[1:].astype(np.int16) - CODE_SHIFT) if main == sem else None
+                start = i
+            if i == budget:
+                return
+            frame = self.step(model, frame, self.pos, self.main_knobs, self.code_knobs, self.window, bias(i),
+                              self.code_bias, sem)
+            out[i] = frame[0]
+            self.window[:, :, (i - 1) % WINDOW] = frame[0]
+            self.pos += 1

@@ -1,0 +1,144 @@
+"""Write a tiny random-weight checkpoint in the `fishaudio/fish-agent-v0.1-3b` layout.
+
+    <dir>/config.json  model.pth  tokenizer.json  tokenizer_config.json  vocab.json  merges.txt
+         special_tokens_map.json  added_tokens.json  README.md
+
+The config has the agent's structure (tied embeddings, qkv bias on the slow layers only,
+fast_dim != dim so `fast_project_in` exists, 8 x 1024 codebooks) at toy sizes. The tokenizer is a
+Qwen2-style byte-level BPE trained in code on a small built-in corpus, with the agent's special
+tokens appended, so the files are what `tokenizers`/`transformers` read in the real download.
+
+    python -m fish_speech.testing.agent_checkpoint --out checkpoints/tiny-agent
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from fish_speech.models.text2semantic.config import ModelArgs
+from fish_speech.models.text2semantic.model import DualARTransformer
+
+# config.json of fishaudio/fish-agent-v0.1-3b (values from the model card / spec).
+FULL_AGENT_CONFIG = dict(
+    model_type="dual_ar", vocab_size=151936, n_layer=36, n_head=16, n_local_heads=2, dim=2048, head_dim=128,
+    intermediate_size=11008, attention_qkv_bias=True, rope_base=1000000.0, norm_eps=1e-6,
+    tie_word_embeddings=True, max_seq_len=8192, codebook_size=1024, num_codebooks=8,
+    share_codebook_embeddings=True, n_fast_layer=4, fast_dim=1024, fast_n_head=16, fast_n_local_heads=2,
+    fast_head_dim=64, fast_intermediate_size=4096, fast_attention_qkv_bias=False, is_reward_model=False,
+)
+TINY_AGENT_CONFIG = dict(
+    FULL_AGENT_CONFIG, n_layer=2, n_head=4, n_local_heads=2, dim=64, head_dim=16, intermediate_size=128,
+    max_seq_len=1024, n_fast_layer=1, fast_dim=32, fast_n_head=2, fast_n_local_heads=1, fast_head_dim=16,
+    fast_intermediate_size=64,
+)
+# Qwen2's pre-tokenizer split (every digit alone, words with one leading non-letter, ...).
+SPLIT_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+AGENT_SPECIALS = ["<|semantic|>", "<|mel|>", "<|phoneme_start|>", "<|phoneme_end|>"]
+CORPUS = [
+    "system\nuser\nassistant\n",
+    "You are a helpful voice assistant. Answer briefly and kindly.",
+    "Hello there! How are you today? I am fine, thank you.",
+    "What is the weather like? It is sunny and warm, with a light breeze.",
+    "Tell me a story about a fish who learned to sing in the deep blue sea.",
+    "The quick brown fox jumps over the lazy dog. 0123456789",
+    "Question: what did I say?\n\nAnswer: you said hello.\n",
+    "Please speak in the voice that follows. Thanks a lot, goodbye!",
+]
+
+
+def build_tokenizer(vocab_size: int = 400):
+    """A deterministic Qwen2-like byte-level BPE tokenizer (`tokenizers.Tokenizer`)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIALS + AGENT_SPECIALS])
+    return tok
+
+
+def write_tokenizer_files(tok, directory: Path):
+    tok.save(str(directory / "tokenizer.json"))
+    tok.model.save(str(directory))  # vocab.json + merges.txt, as in the HF download
+    added = {t: tok.token_to_id(t) for t in QWEN_SPECIALS + AGENT_SPECIALS}
+    (directory / "added_tokens.json").write_text(json.dumps(added, indent=2))
+    (directory / "special_tokens_map.json").write_text(
+        json.dumps({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "additional_special_tokens": AGENT_SPECIALS}, indent=2)
+    )
+    config = {
+        "tokenizer_class": "Qwen2Tokenizer",
+        "model_max_length": 32768,
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": None,
+        "errors": "replace",
+        "clean_up_tokenization_spaces": False,
+        "split_special_tokens": False,
+        "additional_special_tokens": AGENT_SPECIALS,
+        "added_tokens_decoder": {
+            str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+            for t, i in added.items()
+        },
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+
+
+def write_agent_checkpoint(directory: str | Path, seed: int = 0, config: dict | None = None) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer()
+    write_tokenizer_files(tok, directory)
+    n_tokens = tok.get_vocab_size(with_added_tokens=True)
+    config = dict(config or TINY_AGENT_CONFIG, vocab_size=(n_tokens + 63) // 64 * 64)  # padded rows, like Qwen
+    (directory / "config.json").write_text(json.dumps(config, indent=4, sort_keys=True))
+    semantic = tok.token_to_id("<|semantic|>")
+    torch.manual_seed(seed)
+    with torch.device("meta"):
+        model = DualARTransformer(ModelArgs.from_dict(config), semantic, semantic)
+    state = OrderedDict()
+    for name, p in model.state_dict().items():
+        if name.endswith("norm.weight"):
+            t = torch.ones(p.shape)
+        elif name.endswith(".bias"):
+            t = torch.zeros(p.shape)
+        else:
+            t = torch.randn(p.shape) * config.get("initializer_range", 0.02)
+        state[name] = t.to(torch.bfloat16)
+    torch.save(state, directory / "model.pth")
+    (directory / "README.md").write_text(
+        "Random-weight stand-in for fishaudio/fish-agent-v0.1-3b (same file layout, toy sizes).\n"
+        "The real weights are CC-BY-NC-SA-4.0 (non-commercial).\n"
+    )
+    return directory
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="checkpoints/tiny-agent", help="directory to write (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    print(write_agent_checkpoint(a.out, a.seed))
+
+
+if __name__ == "__main__":
+    main()
