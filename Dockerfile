@@ -1,0 +1,52 @@
+# RunPod serverless worker for Fish Speech 1.5 (see runpod/README.md).
+#
+#   docker build -t fish-speech-worker .                                # weights downloaded at start
+#   docker build --build-arg DOWNLOAD_WEIGHTS=true -t fish-speech-worker .   # weights baked in
+#
+# The base is a CUDA runtime image with Python 3.11 and a CUDA build of torch already inside,
+# which satisfies pyproject.toml's torch range; the rest comes from pyproject.toml (+ the
+# `worker` extra that pins the runpod SDK range the worker was tested with).
+ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+FROM ${BASE_IMAGE}
+
+ARG DOWNLOAD_WEIGHTS=false
+ARG HF_REPO=fishaudio/fish-speech-1.5
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# ffmpeg decodes reference formats soundfile cannot read (m4a, aac, wma, ...) and encodes mp3/opus.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg libsndfile1 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# Dependencies first, so code edits do not reinstall them.
+COPY pyproject.toml README.md ./
+COPY fish_speech ./fish_speech
+COPY tools ./tools
+RUN pip install ".[worker]" "huggingface_hub>=0.24,<3"
+
+# Optionally bake the weights into the image (about 1.3 GB).
+RUN if [ "$DOWNLOAD_WEIGHTS" = "true" ]; then \
+      python -c "import sys; from huggingface_hub import snapshot_download; snapshot_download(repo_id=sys.argv[1], local_dir=sys.argv[2])" \
+        "$HF_REPO" /app/checkpoints/fish-speech-1.5; \
+    fi
+
+COPY . .
+RUN chmod +x /app/entrypoint.sh
+
+ENV MODE=agent \
+    LLAMA_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5 \
+    DECODER_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth \
+    DEVICE=cuda \
+    HALF=false \
+    COMPILE=false \
+    HF_REPO=${HF_REPO} \
+    REFERENCES_DIR=/app/references \
+    RUNPOD_LOG_LEVEL=INFO
+
+CMD ["/app/entrypoint.sh"]

@@ -1,0 +1,274 @@
+"""The RunPod handler called directly: fields, formats, streaming, references, errors, modes."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import inspect
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fish_speech.audio import FORMATS
+from runpod_testkit import audio_bytes, decode, error_of, run_job
+
+SR = 44100
+FRAME = 2048  # samples per generated frame
+
+
+def tts(**fields):
+    job = {"text": "Hello there. Nice to meet you.", "tts": True, "max_new_tokens": 8, "seed": 1}
+    job.update(fields)
+    return job
+
+
+def done_of(chunks):
+    assert chunks, "no chunks"
+    assert error_of(chunks) is None, chunks[-1]
+    assert chunks[-1]["type"] == "done"
+    return chunks[-1]
+
+
+def test_handler_is_an_async_generator_function(handler_module):
+    # the SDK only streams handlers that inspect sees as generator functions
+    assert inspect.isasyncgenfunction(handler_module.handler)
+
+
+def test_streaming_chunks_concatenate_to_one_wav(handler_module, worker):
+    chunks = run_job(handler_module, tts(max_new_tokens=24, streaming=True))
+    done = done_of(chunks)
+    audio = [c for c in chunks[:-1]]
+    assert audio and all(c["type"] == "audio" and c["format"] == "wav" for c in audio)
+    assert [c["index"] for c in audio] == list(range(len(audio))) and done["chunks"] == len(audio)
+    assert len(audio) >= 3  # 24 frames arrive in pieces of 8, not at the end
+    samples, sr = decode(audio_bytes(chunks), "wav")
+    assert sr == SR == done["sample_rate"] and len(samples) == 24 * FRAME
+    assert done["duration"] == pytest.approx(24 * FRAME / SR, abs=1e-3)
+    assert "audio" not in done
+    t = done["timings"]
+    assert 0 < t["first_audio_s"] <= t["total_s"]
+    assert t["rtf"] == pytest.approx(t["total_s"] / done["duration"], rel=0.01)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("streaming", [True, False], ids=["stream", "whole"])
+def test_every_format_decodes_back(handler_module, worker, fmt, streaming):
+    chunks = run_job(handler_module, tts(format=fmt, streaming=streaming, max_new_tokens=16))
+    done = done_of(chunks)
+    assert done["format"] == fmt
+    if not streaming:
+        assert len(chunks) == 1 and done["bytes"] == len(base64.b64decode(done["audio"]))
+    samples, sr = decode(audio_bytes(chunks), fmt, done["sample_rate"])
+    assert sr == done["sample_rate"] == (48000 if fmt == "opus" else SR)
+    expected = 16 * FRAME * sr / SR
+    # lossy codecs pad: a streamed mp3 has no LAME tag to trim its encoder delay (~2 frames)
+    tolerance = 0 if fmt in ("wav", "pcm", "flac") else 0.05 * expected + 2400
+    assert abs(len(samples) - expected) <= tolerance
+
+
+def test_every_field_reaches_the_engine(handler_module, worker, monkeypatch, speech_b64, speech_text):
+    seen = []
+    real = worker.engine.synthesize
+
+    def spy(request):
+        seen.append(request)
+        return real(request)
+
+    monkeypatch.setattr(worker.engine, "synthesize", spy)
+    job = tts(text="It costs $5.", reference_text=speech_text, system_audio=speech_b64, streaming=False,
+              format="flac", temperature=0.5, top_p=0.9, chunk_length=150, max_new_tokens=12,
+              repetition_penalty=1.5, seed=77, normalize=False, use_memory_cache=False)
+    done = done_of(run_job(handler_module, job))
+    (req,) = seen
+    assert req.text == "It costs $5." and req.normalize is False and req.chunk_length == 150
+    s = req.sampling
+    assert (s.temperature, s.top_p, s.repetition_penalty, s.max_new_tokens, s.seed) == (0.5, 0.9, 1.5, 12, 77)
+    assert len(req.references) == 1 and req.references[0].text == speech_text
+    assert req.stream_frames == 128  # not streaming: pieces only as often as progress needs them
+    assert done["format"] == "flac" and done["seed"] == 77 and done["reference"]["uploaded"] is True
+    # defaults when nothing optional is sent
+    seen.clear()
+    run_job(handler_module, {"text": "Hi.", "tts": True, "max_new_tokens": 4})
+    s = seen[0].sampling
+    assert (s.temperature, s.top_p, s.repetition_penalty, s.seed) == (0.7, 0.7, 1.2, None)
+    assert seen[0].chunk_length == 200 and seen[0].normalize is True and seen[0].references == []
+    assert seen[0].stream_frames == 8  # streaming is the default
+
+
+def test_seed_makes_output_repeatable(handler_module, worker):
+    a, b, c = (audio_bytes(run_job(handler_module, tts(seed=s, streaming=False))) for s in (5, 5, 6))
+    assert a == b and a != c
+
+
+def test_message_is_accepted_as_the_text(handler_module, worker):
+    job = {"message": "Hello.", "tts": True, "max_new_tokens": 4}
+    assert done_of(run_job(handler_module, job))["duration"] > 0
+
+
+def test_second_identical_reference_hits_the_cache(handler_module, worker, speech_b64):
+    job = tts(system_audio=speech_b64, reference_text="a fresh transcript", streaming=False)
+    before = worker.encodes
+    first = done_of(run_job(handler_module, job))["reference"]
+    second = done_of(run_job(handler_module, job))["reference"]
+    assert first["cached"] is False and second["cached"] is True and worker.encodes == before + 1
+    off = done_of(run_job(handler_module, {**job, "use_memory_cache": False}))["reference"]
+    assert off["cached"] is False and worker.encodes == before + 2
+    # the upstream spellings of the switch work too
+    assert done_of(run_job(handler_module, {**job, "use_memory_cache": "on"}))["reference"]["cached"] is True
+
+
+def test_named_reference_voice(handler_module, worker):
+    done = done_of(run_job(handler_module, tts(reference_id="alice")))
+    assert done["reference"]["reference_id"] == "alice" and done["reference"]["uploaded"] is False
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def file_server(speech_wav):
+    handler = lambda *a, **kw: _Files(*a, directory=str(speech_wav.parent), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_reference_audio_from_a_url(handler_module, worker, file_server, speech_wav, monkeypatch):
+    url = f"{file_server}/{speech_wav.name}"
+    # plain http and loopback addresses are refused unless the operator allows them
+    assert error_of(run_job(handler_module, tts(system_audio=url)))["field"] == "system_audio"
+    monkeypatch.setenv("ALLOW_HTTP_AUDIO_URLS", "1")
+    refused = error_of(run_job(handler_module, tts(system_audio=url)))
+    assert refused["code"] == 400 and "non-public" in refused["message"]
+    monkeypatch.setenv("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS", "1")
+    assert done_of(run_job(handler_module, tts(system_audio=url)))["reference"]["uploaded"] is True
+    missing = error_of(run_job(handler_module, tts(system_audio=f"{file_server}/nope.wav")))
+    assert missing["code"] == 400 and "404" in missing["message"]
+    monkeypatch.setattr(worker, "limits", handler_module.Limits(max_reference_bytes=1000))
+    assert error_of(run_job(handler_module, tts(system_audio=url)))["code"] == 413
+
+
+def _wav_b64(seconds: float, sr: int = 16000) -> str:
+    from fish_speech.audio import encode_audio
+
+    tone = 0.1 * np.sin(np.arange(int(seconds * sr)) * 0.05).astype(np.float32)
+    return base64.b64encode(encode_audio(tone, sr, "wav")).decode()
+
+
+BAD_INPUTS = [
+    ("input not an object", "hello", 400, "input"),
+    ("text missing", {"tts": True}, 400, "text"),
+    ("text empty", {"text": "   "}, 400, "text"),
+    ("text huge", {"text": "a" * 3001}, 400, "text"),
+    ("text not a string", {"text": 5}, 400, "text"),
+    ("tts not a bool", {"text": "hi", "tts": "yes"}, 400, "tts"),
+    ("streaming not a bool", {"text": "hi", "streaming": "false"}, 400, "streaming"),
+    ("unknown format", {"text": "hi", "format": "aiff"}, 400, "format"),
+    ("temperature string", {"text": "hi", "temperature": "0.7"}, 400, "temperature"),
+    ("temperature too high", {"text": "hi", "temperature": 5}, 400, "temperature"),
+    ("top_p zero", {"text": "hi", "top_p": 0}, 400, "top_p"),
+    ("repetition_penalty low", {"text": "hi", "repetition_penalty": 0.5}, 400, "repetition_penalty"),
+    ("chunk_length negative", {"text": "hi", "chunk_length": -1}, 400, "chunk_length"),
+    ("chunk_length fraction", {"text": "hi", "chunk_length": 10.5}, 400, "chunk_length"),
+    ("max_new_tokens negative", {"text": "hi", "max_new_tokens": -3}, 400, "max_new_tokens"),
+    ("max_new_tokens bool", {"text": "hi", "max_new_tokens": True}, 400, "max_new_tokens"),
+    ("seed negative", {"text": "hi", "seed": -1}, 400, "seed"),
+    ("normalize not a bool", {"text": "hi", "normalize": 1}, 400, "normalize"),
+    ("bad base64", {"text": "hi", "system_audio": "not base64!!"}, 400, "system_audio"),
+    ("non-audio bytes", {"text": "hi", "system_audio": base64.b64encode(b"hello, not audio" * 50).decode()},
+     400, "system_audio"),
+    ("huge audio", {"text": "hi", "system_audio": "A" * (28 * 1024 * 1024)}, 413, "system_audio"),
+    ("overlong audio", {"text": "hi", "system_audio": _wav_b64(91)}, 413, "system_audio"),
+    ("path-like reference_id", {"text": "hi", "reference_id": "../etc"}, 400, "reference_id"),
+    ("unknown reference_id", {"text": "hi", "reference_id": "nobody"}, 404, "reference_id"),
+]
+
+
+def bad_job(job_input):
+    if isinstance(job_input, dict):
+        return {"tts": True, "max_new_tokens": 4, **job_input}
+    return job_input
+
+
+@pytest.mark.parametrize("name,job_input,code,field", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_fails_with_code_and_field(handler_module, worker, name, job_input, code, field):
+    chunks = run_job(handler_module, bad_job(job_input))
+    assert len(chunks) == 1 and set(chunks[0]) == {"error"}  # the SDK turns this into FAILED
+    err = json.loads(chunks[0]["error"])
+    assert (err["code"], err["field"]) == (code, field), err
+    assert err["message"]
+
+
+def test_worker_keeps_serving_after_bad_input(handler_module, worker):
+    assert error_of(run_job(handler_module, bad_job({"text": ""})))
+    assert done_of(run_job(handler_module, tts()))
+
+
+def test_unknown_fields_are_ignored_with_a_warning(handler_module, worker, caplog):
+    with caplog.at_level(logging.WARNING, logger="fish_speech.runpod"):
+        done_of(run_job(handler_module, tts(colour="blue", speed=2), job_id="warn-job"))
+    assert any("colour" in r.getMessage() and "speed" in r.getMessage() for r in caplog.records)
+
+
+def test_mode_dispatch(handler_module, worker, monkeypatch):
+    plain = {"text": "Hi.", "max_new_tokens": 4}
+    err = error_of(run_job(handler_module, plain))  # MODE defaults to agent; no agent engine yet
+    assert err["code"] == 503 and "agent" in err["message"]
+    assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
+    monkeypatch.setenv("MODE", "tts")
+    done_of(run_job(handler_module, plain))
+    assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
+
+
+def test_failed_model_load_fails_every_job(handler_module, monkeypatch, tmp_path):
+    monkeypatch.setenv("LLAMA_CHECKPOINT_PATH", str(tmp_path / "missing"))
+    broken = handler_module.Worker.load()
+    assert broken.error is not None and broken.error.code == 503
+    monkeypatch.setattr(handler_module, "WORKER", broken)
+    for _ in range(2):
+        err = error_of(run_job(handler_module, tts()))
+        assert err["code"] == 503 and "models not loaded" in err["message"]
+
+
+def test_long_jobs_report_progress(handler_module, worker, monkeypatch):
+    updates = []
+    monkeypatch.setattr(handler_module, "report_progress", lambda job, value: updates.append((job["id"], value)))
+    monkeypatch.setenv("PROGRESS_INTERVAL", "0")
+    monkeypatch.setenv("PROGRESS_FRAMES", "8")
+    done_of(run_job(handler_module, tts(streaming=False, max_new_tokens=24, chunk_length=0), job_id="p1"))
+    assert len(updates) == 3 and all(job_id == "p1" and v["type"] == "progress" for job_id, v in updates)
+    seconds = [v["audio_seconds"] for _, v in updates]
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(24 * FRAME / SR, abs=0.01)
+    updates.clear()
+    done_of(run_job(handler_module, tts(streaming=True, max_new_tokens=16)))
+    assert not updates  # streaming jobs show progress by their chunks
+
+
+def test_chunks_stay_under_the_stream_limit(handler_module, worker, monkeypatch):
+    # ~700 kB of base64 per chunk by default: under RunPod's 1 MB per streamed item
+    assert len(json.dumps({"type": "audio", "audio": "A" * (handler_module.CHUNK_BYTES * 4 // 3 + 4)})) < 1_000_000
+    monkeypatch.setattr(handler_module, "CHUNK_BYTES", 5000)
+    chunks = run_job(handler_module, tts(max_new_tokens=16))
+    audio = [c for c in chunks if c["type"] == "audio"]
+    assert len(audio) > 10 and all(len(base64.b64decode(c["audio"])) <= 5000 for c in audio)
+    assert len(decode(audio_bytes(chunks), "wav")[0]) == 16 * FRAME
+
+
+def test_finished_audio_is_uploaded_when_a_bucket_is_set(handler_module, worker, monkeypatch, tmp_path):
+    # without bucket keys the SDK's upload helper keeps the file locally and returns its path
+    monkeypatch.setenv("BUCKET_ENDPOINT_URL", "https://bucket.example.invalid")
+    monkeypatch.chdir(tmp_path)
+    done = done_of(run_job(handler_module, tts(streaming=False, format="mp3"), job_id="up-1"))
+    assert "audio" not in done and done["audio_url"].endswith("up-1.mp3")
+    samples, sr = decode(Path(done["audio_url"]).read_bytes(), "mp3")
+    assert sr == SR and abs(len(samples) - 8 * FRAME) < 0.05 * 8 * FRAME
+    streamed = run_job(handler_module, tts(streaming=True))  # streamed audio is not uploaded
+    assert "audio_url" not in streamed[-1] and audio_bytes(streamed)

@@ -1,0 +1,227 @@
+"""The worker as RunPod runs it: the SDK's production job loop against a local fake of the job
+queue, driven by the official `runpod` client; the SDK's --rp_serve_api server; the one-shot
+local run; entrypoint.sh. One worker process is shared by the production-loop tests."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from runpod_fake_queue import FakeQueue
+from runpod_testkit import (CLIENT, HANDLER, ROOT, audio_bytes, child_env, decode, load_module, start,
+                            start_listening, stop)
+
+FRAME = 2048
+
+
+def tts(**fields):
+    job = {"text": "Hello there. Nice to meet you.", "tts": True, "max_new_tokens": 8, "seed": 3}
+    job.update(fields)
+    return job
+
+
+@pytest.fixture(scope="module")
+def sdk():
+    import runpod
+
+    saved = (runpod.api_key, runpod.endpoint_url_base)
+    runpod.api_key = "test-key"
+    yield runpod
+    runpod.api_key, runpod.endpoint_url_base = saved
+
+
+@pytest.fixture(scope="module")
+def queue_worker(sdk, tiny_checkpoints, references_dir, tmp_path_factory):
+    """(fake queue, endpoint) with one worker in the SDK's production loop: MODE unset (agent),
+    two jobs at a time, progress reported at every segment."""
+    llama, codec = tiny_checkpoints
+    queue = FakeQueue().start()
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = child_env(**queue.worker_env(), LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec,
+                    DEVICE="cpu", MAX_CONCURRENCY=2, PROGRESS_INTERVAL=0, PROGRESS_FRAMES=8,
+                    REFERENCES_DIR=references_dir)
+    env.pop("MODE", None)
+    proc = start([sys.executable, str(HANDLER)], env, log.parent, log)
+    try:
+        sdk.endpoint_url_base = queue.client_base
+        endpoint = sdk.Endpoint(queue.endpoint)
+        # the first job also waits out the worker's start (imports, model load)
+        first = endpoint.run_sync({"input": tts()}, timeout=120)
+        assert first and first[-1]["type"] == "done", log.read_text()[-3000:]
+        yield queue, endpoint
+    finally:
+        stop(proc)
+        queue.close()
+        print(log.read_text()[-2000:])
+
+
+def status_body(endpoint, job_id) -> dict:
+    """The raw /status reply (the client's output() drops a FAILED job's error)."""
+    return endpoint.rp_client.get(f"{endpoint.endpoint_id}/status/{job_id}")
+
+
+def wait_final(endpoint, job, timeout=90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = status_body(endpoint, job.job_id)
+        if body["status"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"):
+            return body
+        time.sleep(0.5)
+    raise TimeoutError(f"job {job.job_id} still {body['status']}")
+
+
+def test_run_sync_returns_every_chunk(queue_worker):
+    queue, endpoint = queue_worker
+    output = endpoint.run_sync({"input": tts(streaming=False, format="flac")}, timeout=90)
+    assert [c["type"] for c in output] == ["done"]
+    samples, sr = decode(audio_bytes(output), "flac")
+    assert sr == 44100 and len(samples) == 8 * FRAME
+
+
+def test_run_then_status_with_progress(queue_worker):
+    queue, endpoint = queue_worker
+    job = endpoint.run({"input": tts(streaming=False, max_new_tokens=24, chunk_length=0)})
+    body = wait_final(endpoint, job)
+    assert body["status"] == "COMPLETED" and job.output(timeout=10)[-1]["duration"] > 0
+    assert "executionTime" in body
+    progress = queue.jobs[job.job_id].progress
+    assert progress and progress[-1]["type"] == "progress"  # progress_update reached the queue
+
+
+def test_stream_delivers_chunks_while_the_job_runs(queue_worker):
+    queue, endpoint = queue_worker
+    job = endpoint.run({"input": tts(streaming=True, format="wav", max_new_tokens=32)})
+    chunks = list(job.stream())
+    assert chunks[-1]["type"] == "done" and len(chunks) >= 5
+    samples, sr = decode(audio_bytes(chunks), "wav")
+    assert len(samples) == 32 * FRAME
+    record = queue.jobs[job.job_id]
+    assert record.status == "COMPLETED" and record.output == chunks  # return_aggregate_stream
+    assert record.stream_times[0] < record.finished  # the first chunk came before the end
+
+
+def test_cancel_stops_a_running_job(queue_worker):
+    queue, endpoint = queue_worker
+    job = endpoint.run({"input": tts(streaming=True, max_new_tokens=4000, chunk_length=0)})
+    deadline = time.monotonic() + 60
+    while not queue.jobs[job.job_id].stream and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queue.jobs[job.job_id].stream, "the long job never streamed"
+    assert job.cancel()["status"] == "CANCELLED"
+    assert status_body(endpoint, job.job_id)["status"] == "CANCELLED"
+    # the model thread is free again: a short job right after finishes quickly
+    started = time.monotonic()
+    assert endpoint.run_sync({"input": tts()}, timeout=60)[-1]["type"] == "done"
+    assert time.monotonic() - started < 30
+    assert len(queue.jobs[job.job_id].stream) < 50  # generation stopped long before 4000 frames
+
+
+def test_two_jobs_at_once(queue_worker):
+    queue, endpoint = queue_worker
+    queue.max_in_progress = 0
+    jobs = [endpoint.run({"input": tts(seed=s, max_new_tokens=16)}) for s in (1, 2)]
+    bodies = [wait_final(endpoint, j) for j in jobs]
+    assert [b["status"] for b in bodies] == ["COMPLETED", "COMPLETED"]
+    assert queue.max_in_progress == 2
+
+
+BAD = [
+    ({"text": ""}, 400, "text"),
+    ({"text": "hi", "format": "ogg-vorbis"}, 400, "format"),
+    ({"text": "hi", "temperature": -1}, 400, "temperature"),
+    ({"text": "hi", "system_audio": "%%%"}, 400, "system_audio"),
+    ({"text": "hi", "reference_id": "../../etc"}, 400, "reference_id"),
+    ({"text": "hi", "reference_id": "ghost"}, 404, "reference_id"),
+]
+
+
+def test_bad_inputs_fail_and_the_worker_keeps_serving(queue_worker):
+    queue, endpoint = queue_worker
+    jobs = [endpoint.run({"input": {"tts": True, **bad}}) for bad, _, _ in BAD]
+    agent = endpoint.run({"input": {"text": "hi"}})  # MODE defaults to agent, which is not loaded
+    for job, (_, code, field) in zip(jobs, BAD):
+        body = wait_final(endpoint, job)
+        assert body["status"] == "FAILED"
+        error = json.loads(body["error"])
+        assert (error["code"], error["field"]) == (code, field), error
+    body = wait_final(endpoint, agent)
+    assert body["status"] == "FAILED"
+    error = json.loads(body["error"])
+    assert error["code"] == 503 and "agent" in error["message"], error
+    assert endpoint.run_sync({"input": tts()}, timeout=60)[-1]["type"] == "done"
+
+
+def test_client_against_the_queue(queue_worker, tmp_path, capsys):
+    queue, endpoint = queue_worker
+    client = load_module(CLIENT, "fish_runpod_test_client")
+    base = ["--endpoint", queue.endpoint, "--base-url", queue.client_base, "--api-key", "k"]
+    out = tmp_path / "speech.wav"
+    rc = client.main(base + ["--tts", "--text", "Hello there.", "--max-new-tokens", "8", "--output", str(out)])
+    assert rc == 0 and len(decode(out.read_bytes(), "wav")[0]) == 8 * FRAME
+    assert '"first_audio_s"' in capsys.readouterr().out
+    out = tmp_path / "speech.mp3"
+    rc = client.main(base + ["--tts", "--text", "Hi.", "--no-stream", "--format", "mp3", "--max-new-tokens", "8",
+                             "--output", str(out)])
+    assert rc == 0 and decode(out.read_bytes(), "mp3")[1] == 44100
+    assert client.main(base + ["--tts", "--text", "Hi.", "--temperature", "9"]) == 1
+    assert '"field": "temperature"' in capsys.readouterr().err
+
+
+def test_rp_serve_api_with_the_official_client(sdk, tiny_checkpoints, tmp_path):
+    llama, codec = tiny_checkpoints
+    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec, DEVICE="cpu",
+                    UVICORN_LOG_LEVEL="warning")
+    log = tmp_path / "serve.log"
+    proc, port = start_listening(lambda port: [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host",
+                                               "127.0.0.1", "--rp_api_port", str(port)], env, tmp_path, log)
+    try:
+        sdk.endpoint_url_base = f"http://127.0.0.1:{port}"
+        output = sdk.Endpoint(".").run_sync({"input": {"text": "Hello.", "max_new_tokens": 8}}, timeout=60)
+        assert output[-1]["type"] == "done" and len(decode(audio_bytes(output), "wav")[0]) == 8 * FRAME
+        client = load_module(CLIENT, "fish_runpod_test_client")
+        for flags in (["--stream"], ["--no-stream"]):
+            out = tmp_path / f"local{flags[0]}.wav"
+            rc = client.main(["--local", "--url", f"http://127.0.0.1:{port}", "--tts", "--text", "Hi.",
+                              "--max-new-tokens", "8", "--output", str(out)] + flags)
+            assert rc == 0 and len(decode(out.read_bytes(), "wav")[0]) == 8 * FRAME
+    except BaseException:
+        print(log.read_text(errors="replace")[-3000:])
+        raise
+    finally:
+        stop(proc)
+
+
+def run_entrypoint(tmp_path, env, args=(), timeout=120):
+    import subprocess
+
+    return subprocess.run([str(ROOT / "entrypoint.sh"), *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_entrypoint_runs_test_input_json_in_tts_mode(tiny_checkpoints, tmp_path):
+    llama, codec = tiny_checkpoints
+    job = {"input": {"text": "Hello from the entrypoint.", "max_new_tokens": 8, "streaming": True}}
+    (tmp_path / "test_input.json").write_text(json.dumps(job))
+    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec, DEVICE="cpu")
+    result = run_entrypoint(tmp_path, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MODE=tts" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "COMPLETED" and summary["done"]["duration"] > 0
+    samples, sr = decode((tmp_path / "test_output.wav").read_bytes(), "wav")
+    assert sr == 44100 and len(samples) == 8 * FRAME
+    # arguments pass through: a --test_input job that fails exits non-zero with its error
+    bad = run_entrypoint(tmp_path, env, ["--test_input", json.dumps({"input": {"text": ""}})])
+    assert bad.returncode == 1 and '"field": "text"' in bad.stderr
+
+
+def test_entrypoint_without_checkpoints_fails_clearly(tmp_path):
+    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=tmp_path / "nothing")
+    result = run_entrypoint(tmp_path, env, timeout=30)
+    assert result.returncode == 1
+    assert "checkpoints not found" in result.stderr and "model.pth" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert run_entrypoint(tmp_path, child_env(MODE="chat"), timeout=30).returncode == 2
