@@ -11,6 +11,8 @@ FROM ${BASE_IMAGE}
 
 ARG DOWNLOAD_WEIGHTS=false
 ARG HF_REPO=fishaudio/fish-speech-1.5
+ARG DOWNLOAD_AGENT_WEIGHTS=false
+ARG AGENT_HF_REPO=fishaudio/fish-agent-v0.1-3b
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -28,12 +30,17 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY fish_speech ./fish_speech
 COPY tools ./tools
-RUN pip install ".[worker]" "huggingface_hub>=0.24,<3"
+RUN pip install ".[worker,agent]" "huggingface_hub>=0.24,<3"  # add ,llm for AGENT_BACKEND=llm
 
 # Optionally bake the weights into the image (about 1.3 GB).
 RUN if [ "$DOWNLOAD_WEIGHTS" = "true" ]; then \
       python -c "import sys; from huggingface_hub import snapshot_download; snapshot_download(repo_id=sys.argv[1], local_dir=sys.argv[2])" \
         "$HF_REPO" /app/checkpoints/fish-speech-1.5; \
+    fi
+# Optionally bake the fish-agent weights too (agent mode's default backend, about 6 GB).
+RUN if [ "$DOWNLOAD_AGENT_WEIGHTS" = "true" ]; then \
+      python -c "import sys; from huggingface_hub import snapshot_download; snapshot_download(repo_id=sys.argv[1], local_dir=sys.argv[2])" \
+        "$AGENT_HF_REPO" /app/checkpoints/fish-agent-v0.1-3b; \
     fi
 
 COPY . .
@@ -42,6 +49,8 @@ RUN chmod +x /app/entrypoint.sh
 ENV MODE=agent \
     LLAMA_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5 \
     DECODER_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth \
+    AGENT_CHECKPOINT_PATH=/app/checkpoints/fish-agent-v0.1-3b \
+    AGENT_HF_REPO=${AGENT_HF_REPO} \
     DEVICE=cuda \
     HALF=false \
     COMPILE=false \

@@ -7,6 +7,7 @@
 #
 # Environment: MODE (agent|tts, default agent), LLAMA_CHECKPOINT_PATH, DECODER_CHECKPOINT_PATH,
 # DOWNLOAD_CHECKPOINTS (true|false, default true), HF_REPO (default fishaudio/fish-speech-1.5),
+# AGENT_CHECKPOINT_PATH / AGENT_HF_REPO (agent mode, default fishaudio/fish-agent-v0.1-3b),
 # PYTHON (default python). Arguments are passed to the handler unchanged.
 set -euo pipefail
 
@@ -31,12 +32,13 @@ missing() {
   printf '%s\n' "${out[@]+"${out[@]}"}"
 }
 
-if [ -n "$(missing)" ]; then
+download() {  # download <hf repo> <folder>; failures are reported by the checks that follow
   case "${DOWNLOAD_CHECKPOINTS:-true}" in
-    1|true|yes|on)
-      repo="${HF_REPO:-fishaudio/fish-speech-1.5}"
-      echo "entrypoint: checkpoints missing; downloading $repo to $LLAMA_CHECKPOINT_PATH" >&2
-      "$PYTHON" - "$repo" "$LLAMA_CHECKPOINT_PATH" <<'PY' || true
+    1|true|yes|on) ;;
+    *) return 0 ;;
+  esac
+  echo "entrypoint: checkpoints missing; downloading $1 to $2" >&2
+  "$PYTHON" - "$1" "$2" <<'PY' || true
 import sys
 try:
     from huggingface_hub import snapshot_download
@@ -47,8 +49,10 @@ try:
 except Exception as err:  # network, auth, disk: the check below reports what is still missing
     sys.exit(f"entrypoint: download failed: {type(err).__name__}: {err}")
 PY
-      ;;
-  esac
+}
+
+if [ -n "$(missing)" ]; then
+  download "${HF_REPO:-fishaudio/fish-speech-1.5}" "$LLAMA_CHECKPOINT_PATH"
   still="$(missing)"
   if [ -n "$still" ]; then
     {
@@ -59,6 +63,18 @@ PY
       echo "download (DOWNLOAD_CHECKPOINTS=true with network access to the Hugging Face Hub)."
     } >&2
     exit 1
+  fi
+fi
+
+# Agent mode with the fish-agent model needs its own checkpoint; without it tts jobs still work
+# and agent jobs fail with a clear 503, so this is a warning, not a stop.
+if [ "$MODE" = agent ] && [ "${AGENT_BACKEND:-fish}" = fish ]; then
+  export AGENT_CHECKPOINT_PATH="${AGENT_CHECKPOINT_PATH:-$HERE/checkpoints/fish-agent-v0.1-3b}"
+  if [ ! -f "$AGENT_CHECKPOINT_PATH/model.pth" ] || [ ! -f "$AGENT_CHECKPOINT_PATH/config.json" ]; then
+    download "${AGENT_HF_REPO:-fishaudio/fish-agent-v0.1-3b}" "$AGENT_CHECKPOINT_PATH"
+    [ -f "$AGENT_CHECKPOINT_PATH/model.pth" ] || echo "entrypoint: WARNING: no fish-agent checkpoint at \
+$AGENT_CHECKPOINT_PATH: agent jobs will fail with 503 (tts jobs work). Set AGENT_CHECKPOINT_PATH, \
+or AGENT_BACKEND=llm with AGENT_LLM_PATH, or MODE=tts." >&2
   fi
 fi
 

@@ -34,11 +34,14 @@ def build_input(a: argparse.Namespace) -> dict:
             job["text"] = a.text
         if a.message is not None:
             job["message"] = a.message
-    if a.system_audio:
-        if a.system_audio.startswith(("https://", "http://")):
-            job["system_audio"] = a.system_audio
-        else:
-            job["system_audio"] = base64.b64encode(Path(a.system_audio).read_bytes()).decode("ascii")
+    for field, value in (("system_audio", a.system_audio), ("message_audio", a.message_audio)):
+        if value:
+            remote = value.startswith(("https://", "http://"))
+            job[field] = value if remote else base64.b64encode(Path(value).read_bytes()).decode("ascii")
+    if a.history:
+        job["history"] = json.loads(Path(a.history).read_text())
+    if a.return_codes:
+        job["return_codes"] = True
     optional = {
         "reference_text": a.reference_text, "reference_id": a.reference_id, "system_message": a.system,
         "conversation_id": a.conversation_id, "streaming": a.stream, "format": a.format,
@@ -145,7 +148,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     what = p.add_argument_group("request")
     what.add_argument("--text", help="text to speak (tts)")
     what.add_argument("--message", help="user message (agent mode); the text when --tts has no --text")
-    what.add_argument("--system", help="system message (agent mode)")
+    what.add_argument("--system-message", "--system", dest="system", help="system message (agent mode)")
+    what.add_argument("--message-audio", help="audio file of the user speaking (agent mode)")
+    what.add_argument("--history", help="JSON file with a client-held history list (agent mode, no server state)")
+    what.add_argument("--return-codes", action="store_true", help="ask for VQ codes in the returned history")
     what.add_argument("--system-audio", help="reference audio file (or an https:// URL)")
     what.add_argument("--reference-text", help="transcript of the reference audio")
     what.add_argument("--reference-id", help="name of a voice stored on the worker")
