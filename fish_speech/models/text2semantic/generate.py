@@ -61,9 +61,15 @@ class Generator:
         self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
         self.step = decode_step
-        if compile:
-            cuda = dev.type == "cuda"
-            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if cuda else None,
+        self.cuda_graphs = compile and dev.type == "cuda"
+        if self.cuda_graphs:
+            import torch._inductor.config as inductor
+
+            inductor.coordinate_descent_tuning = True
+            inductor.triton.unique_kernel_names = True
+            inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
+        if compile:  # one graph for the whole frame; knobs are tensors, so changing them never recompiles
+            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if self.cuda_graphs else None,
                                       backend="inductor")
 
     def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
@@ -105,7 +111,10 @@ class Generator:
                 start = i
                 if i == budget:
                     return
-            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.main_bias, self.code_bias)
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            # clone: under CUDA graphs the output buffer is overwritten by the next replay
+            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.main_bias, self.code_bias).clone()
             out[:, i] = frame[0]
             self.window[:, :, (i - 1) % WINDOW] = frame[0]
             self.pos += 1
