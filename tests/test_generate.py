@@ -35,8 +35,8 @@ def test_stops_at_im_end_and_drops_that_frame(tiny_lm):
     out = []
     for block in g.generate(_prompt(tiny_lm), max_new_tokens=50, sync_every=5):
         out.append(block)
-        g.main_bias.fill_(float("-inf"))
-        g.main_bias[tiny_lm.tokenizer.im_end_id] = 0  # from now on only <|im_end|> can be drawn
+        g.head.bias.fill_(float("-inf"))
+        g.head.bias[g.head.local[tiny_lm.tokenizer.im_end_id]] = 0  # from now on only <|im_end|> can be drawn
     frames = torch.cat(out, 1)
     assert frames.shape[1] == 5 and g.end_frame is not None
     assert int(g.end_frame[0, 0]) == tiny_lm.tokenizer.im_end_id and int(g.end_frame[1, 0]) == 0

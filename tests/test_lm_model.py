@@ -106,10 +106,29 @@ def test_frame_shape_and_ranges(tiny_lm):
 
     g = Generator(tiny_lm)
     with torch.inference_mode():
-        f = dual_ar_frame(m, inp[None], torch.arange(inp.shape[1]), True, g.knobs, None, g.main_bias, g.code_bias)
+        f = dual_ar_frame(m, inp[None], torch.arange(inp.shape[1]), True, g.knobs, None, g.head, g.code_bias)
     assert f.shape == (1, 9) and f.dtype == torch.int32
     main = int(f[0, 0])
     tok = tiny_lm.tokenizer
     assert main == tok.im_end_id or tok.semantic_begin_id <= main < tok.semantic_begin_id + 1000
     assert int(f[0, 1]) == max(main - tok.semantic_begin_id, 0)
     assert (f[0, 2:] >= 0).all() and (f[0, 2:] < 1000).all()
+
+
+def test_restricted_head_gives_the_full_logits_of_allowed_ids(tiny_lm):
+    from fish_speech.models.text2semantic.generate import Generator
+
+    m, inp = tiny_lm.model, _random_prompt(tiny_lm)
+    g = Generator(tiny_lm)
+    tok = tiny_lm.tokenizer
+    with torch.inference_mode():
+        full, _ = m.forward_slow(inp[None], torch.arange(inp.shape[1]), True)
+        part, _ = m.forward_slow(inp[None], torch.arange(inp.shape[1]), True, g.head.weight)
+    assert part.shape == (1, 1002)  # 1000 codec-valid semantic ids, <|im_end|>, the dummy row
+    assert torch.allclose(part[0, :-1], full[0, g.head.ids], atol=1e-5)
+    assert g.head.ids[1000] == tok.im_end_id and int(g.head.local[tok.im_end_id]) == 1000
+    assert int(g.head.local[5]) == 1001  # a text id maps to the dummy row, whose bias is -inf
+    # greedy over the restricted head == greedy over the full vocabulary restricted by a bias
+    bias = torch.full_like(full, float("-inf"))
+    bias[0, g.head.ids] = 0
+    assert g.head.ids[(part + g.head.bias).argmax()] == (full + bias).argmax()

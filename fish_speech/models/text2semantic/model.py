@@ -170,10 +170,14 @@ class DualARTransformer(nn.Module):
         semantic = (tokens >= self.semantic_begin_id) & (tokens <= self.semantic_end_id)
         return x + vq * semantic.unsqueeze(-1).to(vq.dtype)
 
-    def forward_slow(self, inp: Tensor, input_pos: Tensor, full: bool) -> tuple[Tensor, Tensor]:
+    def output_weight(self) -> Tensor:
+        return self.output.weight if hasattr(self, "output") else self.embeddings.weight
+
+    def forward_slow(self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Run the slow stack. `full` = prefill from position 0 (causal over the input itself).
 
         Returns (logits of the last position [B, V], pre-norm hidden of the last position [B, 1, Df]).
+        `head` ([K, D], rows of the output matrix) computes logits for those K ids only.
         """
         x = self.embed(inp)
         rope = self.freqs_cis[input_pos]
@@ -182,8 +186,7 @@ class DualARTransformer(nn.Module):
             x = layer(x, rope, input_pos, mask)
         x = x[:, -1:]
         hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
-        out = self.norm(x)
-        logits = self.output(out) if hasattr(self, "output") else F.linear(out, self.embeddings.weight)
+        logits = F.linear(self.norm(x), self.output_weight() if head is None else head)
         return logits[:, 0], hidden
 
     # ---- fast transformer ---------------------------------------------------------------
