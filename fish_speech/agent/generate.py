@@ -69,9 +69,10 @@ class AgentGenerator:
         self.code_knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
         self.step = decode_step
-        if compile:
-            cuda = dev.type == "cuda"
-            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if cuda else None)
+        self.cuda_graphs = compile and dev.type == "cuda"
+        if compile:  # knobs and biases are tensors: changing them never recompiles
+            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if self.cuda_graphs else None,
+                                      backend="inductor")
         self.stopped = False
 
     @torch.inference_mode()
@@ -125,8 +126,11 @@ class AgentGenerator:
                 start = i
             if i == budget:
                 return
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            # clone: under CUDA graphs the output buffer is overwritten by the next replay
             frame = self.step(model, frame, self.pos, self.main_knobs, self.code_knobs, self.window, bias(i),
-                              self.code_bias, sem)
+                              self.code_bias, sem).clone()
             out[i] = frame[0]
             self.window[:, :, (i - 1) % WINDOW] = frame[0]
             self.pos += 1

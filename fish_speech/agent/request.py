@@ -28,7 +28,7 @@ AGENT_RULES: dict[str, Rule] = {
     "conversation_id": Rule("str", None, nullable=True, doc="keep the conversation on the server"),
     "streaming": Rule("bool", True, doc="send text and audio chunks as they are produced"),
     "format": TTS_RULES["format"],
-    "return_codes": Rule("bool", False, doc="include VQ codes in audio chunks and history"),
+    "return_codes": Rule("bool", False, doc="add the VQ codes (`parts`) to every entry of the done history"),
     "temperature": TTS_RULES["temperature"],
     "top_p": TTS_RULES["top_p"],
     "repetition_penalty": TTS_RULES["repetition_penalty"],

@@ -8,6 +8,7 @@ user typing "<|im_end|>" gets plain text, not a turn boundary.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fish_speech.errors import FishError
@@ -41,11 +42,11 @@ class AgentTokenizer:
         if not file.is_file():
             raise FishError(404, "checkpoint", f"agent tokenizer not found: {file}")
         try:
-            return cls(Tokenizer.from_file(str(file)))
-        except FishError:
-            raise
+            tokenizer = Tokenizer.from_file(str(file))
         except Exception as e:  # noqa: BLE001 - any parse failure of the file
             raise FishError(422, "checkpoint", f"cannot read {file}: {e}") from None
+        add_listed_tokens(tokenizer, Path(path) / "added_tokens.json")
+        return cls(tokenizer)
 
     def token_id(self, token: str) -> int:
         tid = self._special.token_to_id(token)
@@ -66,3 +67,23 @@ class AgentTokenizer:
 
     def stop_ids(self) -> tuple[int, ...]:
         return tuple(i for i in (self.im_end_id, self.end_of_text_id) if i is not None)
+
+
+def add_listed_tokens(tokenizer, file: Path) -> None:
+    """Tokens that `added_tokens.json` lists but `tokenizer.json` lacks (transformers reads both
+    files; a download may carry `<|semantic|>` only in the former): add them in id order and
+    check each lands on the id the file gives, so prompts use the ids the model was trained on."""
+    if not file.is_file():
+        return
+    from tokenizers import AddedToken
+
+    try:
+        listed = json.loads(file.read_text(encoding="utf-8"))
+        missing = sorted((int(i), str(t)) for t, i in listed.items() if tokenizer.token_to_id(t) is None)
+    except Exception as e:  # noqa: BLE001 - malformed JSON or ids
+        raise FishError(422, "checkpoint", f"cannot read {file}: {e}") from None
+    for want, token in missing:
+        tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False)])
+        got = tokenizer.token_to_id(token)
+        if got != want:
+            raise FishError(422, "checkpoint", f"{file.name} gives {token} id {want}, but it would get id {got}")

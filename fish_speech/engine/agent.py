@@ -86,7 +86,7 @@ class AgentEngine:
         tok, n = self.am.tokenizer, self.am.args.num_codebooks
         voice = None
         if request.system_audio is not None:
-            voice = VQPart(self.voices.from_audio(request.system_audio, "").codes)
+            voice = VQPart(self.voices.from_audio(request.system_audio, "").codes, request.reference_text)
         turn = open_turn(request.conversation_id, request.history, request.system_message, voice,
                          self.default_system, self.store)
         user = Message("user", [TextPart(request.message)] if request.message else [])

@@ -90,10 +90,13 @@ class CascadeEngine:
             raise bad_input("message_audio", "the llm backend reads text only (use AGENT_BACKEND=fish to speak to it)")
         voice = None
         if request.system_audio is not None:
-            voice = VQPart(self.voices.from_audio(request.system_audio, request.reference_text).codes)
+            # The transcript is kept with the codes: later turns speak in this voice without re-sending either.
+            voice = VQPart(self.voices.from_audio(request.system_audio, request.reference_text).codes,
+                           request.reference_text)
         turn = open_turn(request.conversation_id, request.history, request.system_message, voice,
                          self.default_system, self.store)
-        refs = [Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text) for v in turn.voice[:1]]
+        refs = [Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text or v.text)
+                for v in turn.voice[:1]]
         s = request.sampling
         budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens
         prompt, dropped = self._llm_messages(turn.system, turn.history, request.message,

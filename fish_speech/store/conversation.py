@@ -42,6 +42,7 @@ class TextPart:
 @dataclass(frozen=True, eq=False)
 class VQPart:
     codes: np.ndarray  # int16 [num_codebooks, frames], raw codec values (no +1 shift)
+    text: str = ""  # what is said in it, when known (a voice's transcript: the tts of the llm backend uses it)
 
     def __post_init__(self):
         codes = np.asarray(self.codes)
@@ -54,7 +55,7 @@ class VQPart:
         return int(self.codes.shape[1])
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, VQPart) and np.array_equal(self.codes, other.codes)
+        return isinstance(other, VQPart) and self.text == other.text and np.array_equal(self.codes, other.codes)
 
 
 @dataclass
@@ -85,9 +86,13 @@ def part_to_dict(part, codes_as: str = "b64") -> dict:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
     if codes_as == "list":
-        return {"type": "vq", "codes": part.codes.astype(int).tolist()}
-    data = np.ascontiguousarray(part.codes, dtype="<i2").tobytes()
-    return {"type": "vq", "shape": list(part.codes.shape), "codes": base64.b64encode(data).decode("ascii")}
+        out = {"type": "vq", "codes": part.codes.astype(int).tolist()}
+    else:
+        data = np.ascontiguousarray(part.codes, dtype="<i2").tobytes()
+        out = {"type": "vq", "shape": list(part.codes.shape), "codes": base64.b64encode(data).decode("ascii")}
+    if part.text:
+        out["text"] = part.text
+    return out
 
 
 def part_from_dict(d: dict, field_name: str = "history"):
@@ -109,7 +114,10 @@ def part_from_dict(d: dict, field_name: str = "history"):
             raise bad_input(field_name, "a vq part needs 'codes' as [codebooks][frames] integers") from None
         if arr.ndim != 2 or arr.shape[1] == 0 or arr.min() < 0 or arr.max() > 1023:
             raise bad_input(field_name, "vq codes must be a non-empty [codebooks][frames] array of 0..1023")
-        return VQPart(arr)
+        text = d.get("text", "")
+        if not isinstance(text, str):
+            raise bad_input(field_name, "a vq part's 'text' must be a string")
+        return VQPart(arr, text)
     raise bad_input(field_name, "each part needs type 'text' or 'vq'")
 
 

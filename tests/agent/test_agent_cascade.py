@@ -85,7 +85,9 @@ def test_voice_and_text_memory_carry_over_turns(cascade, store, wav_bytes, monke
     assert prompts[-1][1:] == [{"role": "user", "content": "My name is Ada."},
                                {"role": "assistant", "content": first.text},
                                {"role": "user", "content": "Who am I?"}]
-    assert np.array_equal(cascade.tts_calls[0].references[0].codes, voice.codes)  # voice kept, not re-sent
+    later = cascade.tts_calls[0].references[0]
+    assert np.array_equal(later.codes, voice.codes)  # voice kept, not re-sent
+    assert later.text == "a tone"  # and its transcript with it (tts clones better with one)
     assert [m.role for m in second.messages] == ["system", "user", "assistant", "user", "assistant"]
     assert all(isinstance(p, TextPart) for m in store.load("c").messages for p in m.parts)
 

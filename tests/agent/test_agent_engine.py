@@ -142,3 +142,73 @@ def test_request_sampling_reaches_the_codebooks_and_seeds_repeat(agent_engine, p
     assert prompts[0][1][1:4] == (0.3, 0.5, 1.5)
     assert [float(k) for k in agent_engine.generator.code_knobs] == pytest.approx([0.3, 0.5, 1.5])
     assert np.array_equal(a.reply.parts[0].codes, b.reply.parts[0].codes)
+
+
+def test_decode_step_samples_text_near_greedily_and_codes_with_the_request(agent_model, script, monkeypatch):
+    """Spec §7/§10: per frame, the main token is drawn with fixed (0.1, 0.1, 1.0) and no penalty
+    history; then all 8 codebooks come from the fast transformer with the request's knobs and a
+    penalty window of that codebook's last frames; a text frame carries no codes."""
+    from fish_speech.agent import generate as gen
+
+    calls = []
+    real = gen.sample
+
+    def spy(logits, temperature, top_p, penalty, history=None, bias=None):
+        calls.append((logits.shape[-1], (float(temperature), float(top_p), float(penalty)),
+                      None if history is None else history.clone()))
+        return real(logits, temperature, top_p, penalty, history, bias)
+
+    monkeypatch.setattr(gen, "sample", spy)
+    g = gen.AgentGenerator(agent_model)
+    tok, vocab = agent_model.tokenizer, agent_model.args.vocab_size
+    prompt = torch.zeros(9, 5, dtype=torch.int32)
+    prompt[0] = torch.tensor(tok.header("user") + [tok.im_end_id] + tok.header("assistant"))[:5]
+    # frames 0-2 speech, 3 text, 4-5 speech, 6 end of turn
+    plan = {0: "sem", 1: "sem", 2: "sem", 4: "sem", 5: "sem", 6: "end"}
+    torch.manual_seed(0)
+    out = list(g.generate(prompt, 16, temperature=0.3, top_p=0.5, repetition_penalty=1.5, steer=script(plan),
+                      sync_every=1))
+    assert g.stopped and [c is None for _, c in out] == [False, False, False, True, False, False]
+    assert out[3][0] != tok.semantic_id and all(m == tok.semantic_id for m, c in out if c is not None)
+    frames = len(out) + 1  # the end-of-turn frame was generated too
+    assert len(calls) == 9 * frames
+    codes = [None if c is None else c.astype(int) + 1 for _, c in out]  # model space (+1)
+    for f in range(frames):
+        main, *books = calls[9 * f : 9 * f + 9]
+        assert main[0] == vocab and main[1] == pytest.approx((0.1, 0.1, 1.0)) and main[2] is None
+        for k, (size, knobs, history) in enumerate(books):
+            assert size == agent_model.args.codebook_size and knobs == pytest.approx((0.3, 0.5, 1.5))
+            if f == 0:
+                assert history is None  # the prefill frame has no penalty window
+                continue
+            # the window holds codebook k of frames 1..f-1 (text frames as 0), zero-padded
+            seen = sorted(int(v) for v in history[0])
+            want = sorted([0 if codes[j] is None else int(codes[j][k]) for j in range(1, f)] + [0] * (16 - (f - 1)))
+            assert seen == want, (f, k)
+
+
+def test_long_conversation_is_trimmed_to_the_context_oldest_turns_first(agent_engine, prompts, store):
+    """A stored conversation longer than the context: the prompt keeps the system message and the
+    newest turns, the store keeps everything."""
+    tok = agent_engine.am.tokenizer
+    system = Message("system", [TextPart("Be brief.")])
+    rng = np.random.default_rng(3)
+    for i in range(12):  # ~12 x 110 positions > the tiny model's 1024
+        store.append("long", [Message("user", [TextPart(f"question {i}")]),
+                              Message("assistant", [TextPart(f"answer {i}"), VQPart(rng.integers(0, 1000, (8, 100)))])],
+                     system=system)
+    done = chat(agent_engine, message="latest", conversation_id="long", sampling=Sampling(max_new_tokens=4))[-1]
+    prompt = prompts[0][0]
+    room = agent_engine.am.args.max_seq_len - 4
+    assert prompt.shape[1] <= room and done.timings["prompt_tokens"] == prompt.shape[1]
+    dropped = done.timings["dropped_turns"]
+    assert dropped > 0 and dropped % 2 == 0  # whole turns, oldest first
+    head = encode_message(system, tok, 8)
+    assert torch.equal(prompt[:, : head.shape[1]], head)  # the system message stays first
+    kept = store.load("long").messages[dropped : dropped + 1]
+    assert contains(prompt, encode_message(kept[0], tok, 8))  # the oldest kept turn follows it
+    assert torch.equal(prompt[:, head.shape[1] : head.shape[1] + len(tok.header("user"))],
+                       encode_message(kept[0], tok, 8)[:, : len(tok.header("user"))])
+    first = store.load("long").messages[0]
+    assert not contains(prompt, encode_message(first, tok, 8))
+    assert len(store.load("long").messages) == 26  # nothing was deleted from memory

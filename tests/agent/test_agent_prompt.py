@@ -101,3 +101,61 @@ def test_long_history_drops_the_oldest_turns_after_the_system_message(tok):
     with pytest.raises(FishError) as e:
         build_prompt(system, history, Message("user", [TextPart("x " * 500)]), tok, 8, 100)
     assert e.value.code == 413
+
+
+def test_prompt_matches_an_independent_encoding_with_the_checkpoints_hf_tokenizer(tok, agent_dir):
+    """The agent-inference way, with the tokenizer upstream used (transformers' AutoTokenizer over
+    the checkpoint's files): each message is the text "<|im_start|>{role}\\n", its parts, then the
+    text "<|im_end|>", every piece encoded on its own; a VQ part is one <|semantic|> per frame."""
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.AutoTokenizer.from_pretrained(str(agent_dir))
+
+    def enc(text):
+        return hf.encode(text, add_special_tokens=False)
+
+    S = hf.convert_tokens_to_ids("<|semantic|>")
+    rng = np.random.default_rng(1)
+    ref, a1 = rng.integers(0, 1000, (8, 3)), rng.integers(0, 1000, (8, 2))
+    system = Message("system", [TextPart("You speak softly."), VQPart(ref)])
+    history = [Message("user", [TextPart("What's up?")]),
+               Message("assistant", [TextPart("Not much,"), VQPart(a1), TextPart(" you?")])]
+    user = Message("user", [TextPart("Tell me a story about a fish.")])
+    expected = (enc("<|im_start|>system\n") + enc("You speak softly.") + [S] * 3 + enc("<|im_end|>")
+                + enc("<|im_start|>user\n") + enc("What's up?") + enc("<|im_end|>")
+                + enc("<|im_start|>assistant\n") + enc("Not much,") + [S] * 2 + enc(" you?") + enc("<|im_end|>")
+                + enc("<|im_start|>user\n") + enc("Tell me a story about a fish.") + enc("<|im_end|>")
+                + enc("<|im_start|>assistant\n"))
+    tokens = build_prompt(system, history, user, tok, 8, 1000).tokens
+    assert tokens[0].tolist() == expected
+    assert hf.decode(expected) == (
+        "<|im_start|>system\nYou speak softly.<|semantic|><|semantic|><|semantic|><|im_end|>"
+        "<|im_start|>user\nWhat's up?<|im_end|>"
+        "<|im_start|>assistant\nNot much,<|semantic|><|semantic|> you?<|im_end|>"
+        "<|im_start|>user\nTell me a story about a fish.<|im_end|>"
+        "<|im_start|>assistant\n")
+    # rows 1..8: the +1-shifted codes under each <|semantic|>, zeros everywhere else
+    at = [i for i, t in enumerate(expected) if t == S]
+    assert tokens[1:, at].T.tolist() == (np.concatenate([ref, a1], axis=1).T + 1).tolist()
+    assert int(tokens[1:].count_nonzero()) == 8 * 5
+
+
+def test_tokens_listed_only_in_added_tokens_json_get_their_listed_ids(agent_dir, tmp_path):
+    """transformers reads added_tokens.json too; a tokenizer.json without <|semantic|> must still
+    give the ids the model was trained with, and a mismatch is refused."""
+    import shutil
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(agent_dir, copy)
+    data = json.loads((copy / "tokenizer.json").read_text())
+    added = json.loads((copy / "added_tokens.json").read_text())
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")]
+    (copy / "tokenizer.json").write_text(json.dumps(data))
+    tok = AgentTokenizer.from_dir(copy)
+    assert (tok.im_start_id, tok.im_end_id, tok.semantic_id) == (
+        added["<|im_start|>"], added["<|im_end|>"], added["<|semantic|>"])
+    assert tok.vocab_size == max(added.values()) + 1
+    added["<|semantic|>"] += 7  # not where it would land
+    (copy / "added_tokens.json").write_text(json.dumps(added))
+    with pytest.raises(FishError) as e:
+        AgentTokenizer.from_dir(copy)
+    assert e.value.code == 422 and "added_tokens.json gives" in e.value.message

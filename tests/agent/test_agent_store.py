@@ -50,12 +50,13 @@ def make(url):
 def test_round_trip_keeps_text_codes_system_and_order(make):
     s = make()
     assert s.load("c1").version == 0 and s.load("c1").messages == []
-    system = Message("system", [TextPart("be kind"), VQPart(np.arange(16).reshape(8, 2))])
+    system = Message("system", [TextPart("be kind"), VQPart(np.arange(16).reshape(8, 2), "its transcript")])
     assert s.append("c1", [user("hi"), spoken(1)], system=system) == 1
     assert s.append("c1", [user("again"), spoken(2)]) == 2
     conv = s.load("c1")
     assert conv.version == 2
     assert conv.system == system  # kept when a later append passes none
+    assert conv.system.parts[1].text == "its transcript"
     assert conv.messages == [user("hi"), spoken(1), user("again"), spoken(2)]
     assert conv.messages[1].parts[1].codes.dtype == np.int16
     assert s.load("other").version == 0
