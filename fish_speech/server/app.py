@@ -21,6 +21,10 @@ def create_app(backend, api_key: str | None = None, max_request_bytes: int = DEF
     from fish_speech.server import routes_chat, routes_codec, routes_meta, routes_refs, routes_tts
 
     app = FastAPI(
+        # FastAPI's own /docs and /redoc pull Swagger/ReDoc from a CDN and are blank offline;
+        # routes_meta serves a self-contained page that renders /openapi.json instead.
+        docs_url=None,
+        redoc_url=None,
         title="Fish Speech",
         version=__version__,
         description="Text to speech with voice cloning (Fish Speech 1.5). Bodies are JSON or msgpack; "

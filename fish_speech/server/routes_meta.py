@@ -1,11 +1,11 @@
-"""GET / (the web page), /v1/health and /v1/info (what the page needs to draw its controls)."""
+"""GET / (the web page), /docs (the API description), /v1/health and /v1/info (what the page needs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from fish_speech import __version__
 from fish_speech.server.schemas import HTTP_TTS_RULES, json_schema
@@ -17,6 +17,17 @@ STATIC_DIR = Path(__file__).parent / "static"
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> FileResponse:
+    """A self-contained page (no CDN) that lists the routes and fields of /openapi.json."""
+    return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc() -> RedirectResponse:
+    return RedirectResponse("/docs")
 
 
 @router.api_route("/v1/health", methods=["GET", "POST"], tags=["meta"], summary="Liveness probe")

@@ -97,9 +97,22 @@ async def delete_reference_alias(request: Request) -> Response:
     return await _delete(request, ref_id)
 
 
-@router.delete("/v1/references/{ref_id:path}", summary="Delete a saved voice")
-async def delete_reference(request: Request, ref_id: str) -> Response:
-    return await _delete(request, ref_id)
+_REF_ID_PARAM = {
+    "name": "ref_id", "in": "path", "required": True, "schema": {"type": "string"},
+    "description": "the voice id; ids with '/', '..' or other path tricks are refused (400)",
+}
+
+
+# The id is read from path_params rather than a typed argument, so FastAPI documents no 422
+# (every validation failure here is a 400 in the worker's error shape).
+@router.delete(
+    "/v1/references/{ref_id:path}",
+    summary="Delete a saved voice",
+    responses={400: {"description": "not a valid id"}, 404: {"description": "no such voice"}},
+    openapi_extra={"parameters": [_REF_ID_PARAM]},
+)
+async def delete_reference(request: Request) -> Response:
+    return await _delete(request, request.path_params["ref_id"])
 
 
 @router.get("/v1/ref_data", summary="Speakers and emotions of the ref_data folder")

@@ -78,8 +78,12 @@ def _rule_schema(rule: Rule) -> dict:
             out["enum"] = list(rule.choices() if callable(rule.choices) else rule.choices)
         except ImportError:  # the audio module is optional while documenting
             pass
+    if rule.aliases:  # accepted spellings, e.g. upstream's "on"/"off" for a boolean
+        words = list(rule.aliases)
+        alt = {"type": "string", "enum": words} if all(isinstance(w, str) for w in words) else {"enum": words}
+        out = {"anyOf": [out, alt]}
     if rule.nullable:
-        out = {"anyOf": [out, {"type": "null"}]}
+        out = {"anyOf": [*out.get("anyOf", [out]), {"type": "null"}]}
     if not rule.required:
         out["default"] = rule.default
     if rule.doc:

@@ -1,7 +1,7 @@
 """Real servers on loopback ports for the HTTP tests, started as users start them (`python -m ...`).
 
-One API server (agent mode too) is shared by the whole session; modules that need other flags
-(API key, small body limit, the web-UI launcher) start their own. Every server runs in a scratch
+One API server (agent mode too) is shared by the whole session, and one keyed server with small
+limits (`locked`); the web-UI launcher test starts its own. Every server runs in a scratch
 folder holding tiny random checkpoints, saved voices and a ref_data tree.
 """
 
@@ -55,6 +55,20 @@ def server(workdir, agent_checkpoint):
          "--agent-checkpoint-path", str(agent_checkpoint)],
         cwd=workdir, env={"CONVERSATION_STORE": "memory"}, port=port,
     )
+    yield proc
+    proc.stop()
+
+
+API_KEY = "s3cret-key"
+
+
+@pytest.fixture(scope="session")
+def locked(workdir):
+    """A second server with a key, a 1 MiB body cap and a 40-character text limit, started under
+    `tools.api` (the 1.2-era name). Shared by the HTTP key tests and the page's key test."""
+    port = free_port()
+    proc = ServerProcess("tools.api", ["--listen", f"127.0.0.1:{port}", *model_args(workdir), "--api-key", API_KEY,
+                                       "--max-request-mb", "1", "--max-text-length", "40"], cwd=workdir, port=port)
     yield proc
     proc.stop()
 

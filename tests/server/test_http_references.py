@@ -77,3 +77,22 @@ def test_add_needs_audio_that_decodes(client):
     r = client.post("/v1/references", json={"id": "junk", "audio": base64.b64encode(b"junk").decode()})
     assert r.status_code == 400
     assert "junk" not in ids(client)
+
+
+def test_every_voice_route_refuses_escaping_ids(client, ref_wav, workdir):
+    """The upstream delete spelling, msgpack adds and the file name of an upload cannot leave the folder."""
+    for bad in ("../narrator", "narrator/..", "/etc", ".."):
+        r = client.request("DELETE", "/v1/references/delete", json={"reference_id": bad})
+        assert r.status_code == 400 and r.json()["field"] == "reference_id", bad
+        body = ormsgpack.packb({"reference_id": bad, "audio": ref_wav.read_bytes(), "text": "x"})
+        r = client.post("/v1/references/add", content=body, headers={"content-type": "application/msgpack"})
+        assert r.status_code == 400, bad
+    assert (workdir / "references" / "narrator").is_dir()
+
+    b64 = base64.b64encode(ref_wav.read_bytes()).decode()
+    r = client.post("/v1/references", json={"id": "named-file", "audio": b64, "text": "x", "filename": "../../evil.wav"})
+    assert r.status_code == 201
+    files = sorted(p.name for p in (workdir / "references" / "named-file").iterdir())
+    assert files == ["named-file.lab", "named-file.wav"]
+    assert not (workdir / "evil.wav").exists() and not (workdir / "references" / "evil.wav").exists()
+    assert client.delete("/v1/references/named-file").status_code == 200

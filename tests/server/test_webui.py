@@ -1,7 +1,8 @@
 """The web page in headless Chromium (Selenium), served by `python -m tools.run_webui`.
 
 Types text, generates, and checks the <audio> element got a playable source; saves a voice from
-an uploaded file and uses it; sends an agent chat turn. Screenshots land in test-artifacts/.
+an uploaded file and uses it; records one; shows errors; works with an API key; renders /docs; sends
+an agent chat turn. The browser resolves no host names (offline). Screenshots land in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -39,12 +40,20 @@ def browser():
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
                 "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):  # a beeping "microphone"
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",  # a beeping "microphone"
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):  # offline: no name resolves
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(60)
     yield driver
     driver.quit()
+
+
+# Counts what the page hands to Web Audio while a stream arrives (time, samples).
+RECORD_PLAYS = """window.__plays = [];
+const play = PcmPlayer.prototype.play;
+PcmPlayer.prototype.play = function (samples, rate) { window.__plays.push([performance.now(), samples.length]);
+                                                      return play.call(this, samples, rate); };"""
 
 
 def wait(driver, condition, timeout=90):
@@ -53,27 +62,61 @@ def wait(driver, condition, timeout=90):
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
 
 
-def open_page(driver, url):
+def open_page(driver, url, ready=True):
     driver.get(url)
-    wait(driver, lambda d: d.execute_script("return document.body.dataset.ready === '1'"), 30)
+    if ready:
+        wait(driver, lambda d: d.execute_script("return document.body.dataset.ready === '1'"), 30)
     driver.execute_script("document.getElementById('advanced').open = true;"
                           "document.getElementById('max_new_tokens').value = 12;")
+
+
+def loaded_from_elsewhere(driver, origin):
+    """Resources the page loaded from anywhere but its own server."""
+    names = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    return [n for n in names if not n.startswith((origin + "/", "data:", "blob:"))]
 
 
 def test_type_generate_and_play(webui, browser, artifacts):
     from selenium.webdriver.common.by import By
 
     open_page(browser, webui.url + "/")
+    assert not browser.find_element(By.ID, "download").is_displayed()  # nothing to download yet
     browser.find_element(By.ID, "text").send_keys("Hello from the web page.")
+    assert browser.find_element(By.ID, "text-count").text == "24 characters"
+    browser.execute_script(RECORD_PLAYS + "document.getElementById('stream_frames').value = 4;")
     browser.find_element(By.ID, "generate").click()
     src = wait(browser, lambda d: d.execute_script(PLAYABLE))
     assert src
+    # heard while it streamed: several pieces went to the speakers, together the whole result
+    plays, rate, duration = browser.execute_script(
+        "const a = document.getElementById('audio'); return [window.__plays, 44100, a.duration];")
+    assert len(plays) >= 2, plays
+    assert sum(n for _, n in plays) == pytest.approx(duration * rate, abs=2)
     assert browser.find_element(By.ID, "status").text == "Done."
     assert browser.find_element(By.ID, "t-first").text.endswith(" s")
-    assert browser.find_element(By.ID, "download").get_attribute("download") == "speech.wav"
+    link = browser.find_element(By.ID, "download")
+    assert link.is_displayed() and link.get_attribute("download") == "speech.wav"
+    assert link.get_attribute("href") == src
     assert browser.find_element(By.ID, "error").get_attribute("hidden")
+    for cell in ("t-total", "t-audio", "t-server"):
+        assert browser.find_element(By.ID, cell).text.endswith(" s"), cell
+    assert float(browser.find_element(By.ID, "t-rtf").text) > 0
+    assert loaded_from_elsewhere(browser, webui.url) == []
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(artifacts / "webui.png"))
+
+
+def test_whole_file_format_plays_and_downloads(webui, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, webui.url + "/")
+    Select(browser.find_element(By.ID, "format")).select_by_value("mp3")
+    browser.find_element(By.ID, "text").send_keys("An mp3 file this time.")
+    browser.find_element(By.ID, "generate").click()
+    assert wait(browser, lambda d: d.execute_script(PLAYABLE))
+    assert browser.find_element(By.ID, "download").get_attribute("download") == "speech.mp3"
+    assert browser.find_element(By.ID, "t-audio").text.endswith(" s")
 
 
 def test_upload_save_and_use_a_voice(webui, browser, ref_wav, workdir):
@@ -114,7 +157,7 @@ def test_record_a_reference_with_the_microphone(webui, browser):
     assert not browser.find_element(By.ID, "error").is_displayed()
 
 
-def test_server_errors_are_shown(webui, browser):
+def test_server_errors_are_shown(webui, browser, artifacts):
     from selenium.webdriver.common.by import By
 
     open_page(browser, webui.url + "/")
@@ -123,6 +166,61 @@ def test_server_errors_are_shown(webui, browser):
     browser.find_element(By.ID, "generate").click()
     wait(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
     assert "400 · max_new_tokens" in browser.find_element(By.ID, "error").text
+    assert browser.find_element(By.ID, "status").text == "Failed."
+    assert not browser.find_element(By.ID, "download").is_displayed()
+    assert browser.find_element(By.ID, "t-total").text == "–"
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(artifacts / "webui-error.png"))
+
+
+def test_page_on_a_keyed_server(locked, browser, artifacts):
+    """The page asks for the key instead of showing an error, then works once it is given."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    from tests.server.conftest import API_KEY
+
+    open_page(browser, locked.url + "/")
+    assert browser.find_element(By.ID, "key-box").is_displayed()
+    assert not browser.find_element(By.ID, "tab-agent").is_displayed()  # tts-only server: no agent tab
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    assert "API key" in browser.find_element(By.ID, "status").text
+    browser.find_element(By.ID, "api-key").send_keys(API_KEY + Keys.TAB)
+    wait(browser, lambda d: "narrator" in [o.get_attribute("value") for o in Select(d.find_element(By.ID, "voice-select")).options])
+    browser.find_element(By.CSS_SELECTOR, "input[name=ref-mode][value=saved]").click()
+    Select(browser.find_element(By.ID, "voice-select")).select_by_value("narrator")
+    browser.find_element(By.ID, "text").send_keys("Hello with a key.")
+    browser.find_element(By.ID, "generate").click()
+    assert wait(browser, lambda d: d.execute_script(PLAYABLE))
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(artifacts / "webui-key.png"))
+
+
+def test_docs_page_renders_the_api_offline(webui, browser, artifacts):
+    """/docs lists every route of /openapi.json with its fields, from this server alone."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    spec = httpx.get(webui.url + "/openapi.json").json()
+    routes = {f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m in ops}
+    browser.get(webui.url + "/docs")
+    wait(browser, lambda d: d.execute_script("return document.body.dataset.ready === '1'"), 30)
+    shown = set(browser.execute_script("return [...document.querySelectorAll('[data-route]')].map(e => e.dataset.route)"))
+    assert shown == routes
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#toc a")) == len(routes)
+    tts = browser.find_element(By.CSS_SELECTOR, "[data-route='POST /v1/tts']")
+    fields = {e.get_attribute("data-field") for e in tts.find_elements(By.CSS_SELECTOR, "tr[data-field]")}
+    assert {"text", "references", "audio", "reference_id", "format", "streaming", "chunk_length", "max_new_tokens",
+            "top_p", "repetition_penalty", "temperature", "seed", "normalize", "use_memory_cache"} <= fields
+    assert "required" in tts.find_element(By.CSS_SELECTOR, "tr[data-field=text]").text
+    assert "curl -X POST" in tts.find_element(By.CSS_SELECTOR, "pre.curl").text
+    speech = browser.find_element(By.CSS_SELECTOR, "[data-route='POST /v1/audio/speech']").text
+    assert "response_format" in speech and "voice" in speech
+    assert not browser.find_element(By.ID, "docs-error").is_displayed()
+    assert loaded_from_elsewhere(browser, webui.url) == []
+    browser.save_screenshot(str(artifacts / "docs.png"))
 
 
 def test_agent_chat_tab(webui, browser, artifacts):

@@ -81,6 +81,7 @@ async function sendChat() {
   } catch (e) {
     showError(e.message, "chat-error");
   } finally {
+    player.closeWhenDone();
     chat.busy = false;
     $("chat-send").disabled = false;
   }

@@ -56,9 +56,16 @@ async function loadInfo() {
 
 async function loadVoices(select) {
   const response = await fetch("/v1/references", { headers: authHeaders() });
+  const box = $("voice-select");
+  if (response.status === 401) {  // a keyed server: not an error until the user has typed a key
+    box.innerHTML = "";
+    box.add(new Option("(enter the API key to list voices)", ""));
+    if ($("api-key").value.trim()) showError(await errorText(response));
+    else setStatus("This server needs an API key: enter it at the top of the page.");
+    return;
+  }
   if (!response.ok) { showError(await errorText(response)); return; }
   const { reference_ids: ids } = await response.json();
-  const box = $("voice-select");
   box.innerHTML = "";
   if (!ids.length) box.add(new Option("(no saved voices yet)", ""));
   for (const id of ids) box.add(new Option(id, id, false, id === select));
@@ -82,6 +89,10 @@ function setReference(blob, name) {
 
 async function toggleRecording() {
   if (state.recorder) { state.recorder.stop(); return; }
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    showError("cannot record here: browsers allow the microphone only on https:// or http://localhost pages; upload a file instead");
+    return;
+  }
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     const recorder = new MediaRecorder(stream), parts = [];
@@ -169,10 +180,22 @@ function finish(blob, fmt, started, firstAudio, audioSeconds, serverFirst) {
   else audio.addEventListener("loadedmetadata", () => show(audio.duration), { once: true });
 }
 
+// A new request clears the last result, so old audio and timings are never taken for the new ones.
+function clearResult() {
+  const audio = $("audio");
+  if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
+  audio.removeAttribute("src");
+  audio.load();
+  $("download").hidden = true;
+  $("download").removeAttribute("href");
+  for (const id of ["t-first", "t-total", "t-audio", "t-rtf", "t-server"]) $(id).textContent = "–";
+}
+
 async function generate() {
   showError("");
   const body = await buildRequest();
   if (!body.text.trim()) { showError("400 · text: must not be empty"); return; }
+  clearResult();
   const fmt = body.format;
   const live = body.streaming && (fmt === "wav" || fmt === "pcm");
   state.abort = new AbortController();
@@ -191,10 +214,12 @@ async function generate() {
       const blob = await response.blob();
       finish(blob, fmt, started, (performance.now() - started) / 1000, null, serverFirst);
       setStatus("Done.");
+      $("audio").play().catch(() => {});  // nothing was heard yet; the browser may still refuse autoplay
       return;
     }
     const rate = parseInt(response.headers.get("X-Sample-Rate") || "44100", 10);
     const parser = new WavStreamParser(fmt === "pcm", rate);
+    if (state.player) state.player.stop();  // never two voices at once
     const player = (state.player = new PcmPlayer());
     const chunks = [];
     let firstAudio = null, count = 0;
@@ -211,6 +236,7 @@ async function generate() {
       setStatus(`Streaming… ${(count / parser.sampleRate).toFixed(1)} s of audio`);
       $("t-first").textContent = seconds(firstAudio);
     }
+    player.closeWhenDone();
     finish(encodeWav(chunks, parser.sampleRate), "wav", started, firstAudio, count / parser.sampleRate, serverFirst);
     setStatus("Done.");
   } catch (e) {
@@ -238,12 +264,20 @@ function switchTab(name) {
 document.addEventListener("DOMContentLoaded", async () => {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => switchTab(tab.dataset.tab));
   for (const radio of document.querySelectorAll("input[name=ref-mode]")) radio.addEventListener("change", showRefPanes);
-  $("text").addEventListener("input", () => { $("text-count").textContent = $("text").value.length; });
+  $("text").addEventListener("input", () => {
+    const n = $("text").value.length;
+    $("text-count").textContent = `${n} character${n === 1 ? "" : "s"}`;
+  });
   $("ref-file").addEventListener("change", () => {
     const file = $("ref-file").files[0];
     if (file) setReference(file, file.name);
   });
-  $("api-key").addEventListener("change", () => { localStorage.setItem("fish-api-key", $("api-key").value.trim()); loadVoices(); });
+  $("api-key").addEventListener("change", () => {
+    localStorage.setItem("fish-api-key", $("api-key").value.trim());
+    showError("");
+    setStatus("Ready.");
+    loadVoices();
+  });
   $("record-btn").addEventListener("click", toggleRecording);
   $("save-voice").addEventListener("click", saveVoice);
   $("voice-refresh").addEventListener("click", () => loadVoices());

@@ -112,6 +112,13 @@ class PcmPlayer {
     this.sources.push(src);
   }
 
+  // After the last piece: release the audio device once everything scheduled has been heard.
+  closeWhenDone() {
+    if (!this.ctx) return;
+    const left = Math.max(0, this.next - this.ctx.currentTime);
+    setTimeout(() => this.stop(), left * 1000 + 250);
+  }
+
   stop() {
     for (const s of this.sources) { try { s.stop(); } catch (e) { /* already ended */ } }
     this.sources = [];
