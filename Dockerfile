@@ -4,8 +4,9 @@
 #   docker build --build-arg DOWNLOAD_WEIGHTS=true -t fish-speech-worker .   # weights baked in
 #
 # The base is a CUDA runtime image with Python 3.11 and a CUDA build of torch already inside,
-# which satisfies pyproject.toml's torch range; the rest comes from pyproject.toml (+ the
-# `worker` extra that pins the runpod SDK range the worker was tested with).
+# which satisfies pyproject.toml's torch range (so pip keeps it); the other dependencies are
+# read from pyproject.toml (core + the `worker` and `agent` extras) and pinned below to the
+# versions the worker was tested with.
 ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 FROM ${BASE_IMAGE}
 
@@ -26,11 +27,17 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Dependencies first, so code edits do not reinstall them.
-COPY pyproject.toml README.md ./
-COPY fish_speech ./fish_speech
-COPY tools ./tools
-RUN pip install ".[worker,agent]" "huggingface_hub>=0.24,<3"  # add ,llm for AGENT_BACKEND=llm
+# Dependencies first, from pyproject.toml alone, so code edits do not reinstall them. The code is
+# not pip-installed: runpod/handler.py puts /app on sys.path.
+ARG PINS="runpod==1.12.0 soundfile==0.14.0 tiktoken==0.14.0 tokenizers==0.23.3 redis==8.1.0 huggingface_hub==2.4.0"
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extra = p['optional-dependencies']; print(chr(10).join(p['dependencies'] + extra['worker'] + extra['agent']))" \
+      > /tmp/requirements.txt \
+ && printf '%s\n' $PINS > /tmp/constraints.txt \
+ && pip install -r /tmp/requirements.txt -c /tmp/constraints.txt "huggingface_hub>=0.24,<3" \
+ && python -c "import torch, runpod, soundfile, tiktoken; print('torch', torch.__version__, 'runpod', runpod.__version__)"
+# (add extra['llm'] above, or `pip install transformers`, for AGENT_BACKEND=llm)
 
 # Optionally bake the weights into the image (about 1.3 GB).
 RUN if [ "$DOWNLOAD_WEIGHTS" = "true" ]; then \

@@ -57,7 +57,7 @@ if [ -n "$(missing)" ]; then
   if [ -n "$still" ]; then
     {
       echo "entrypoint: ERROR: Fish Speech checkpoints not found:"
-      printf '  %s\n' $still
+      printf '%s\n' "$still" | sed 's/^/  /'
       echo "Set LLAMA_CHECKPOINT_PATH (model folder) and DECODER_CHECKPOINT_PATH (codec file),"
       echo "bake them into the image (docker build --build-arg DOWNLOAD_WEIGHTS=true), or allow the"
       echo "download (DOWNLOAD_CHECKPOINTS=true with network access to the Hugging Face Hub)."

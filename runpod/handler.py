@@ -39,7 +39,8 @@ log = logging.getLogger("fish_speech.runpod")
 CHECKPOINTS = ROOT / "checkpoints" / "fish-speech-1.5"
 CODEC_FILE = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 AGENT_FIELDS = frozenset({"message", "system_message", "conversation_id", "tts"})
-CHUNK_BYTES = 512 * 1024  # raw bytes per streamed chunk: ~700 kB of base64, under RunPod's 1 MB
+CHUNK_BYTES = 512 * 1024  # raw bytes per audio chunk: ~700 kB of base64, under RunPod's 1 MB
+MAX_CHUNK_BYTES = 700_000  # 933,336 base64 characters + the chunk's other keys: still under 1 MB
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -49,7 +50,25 @@ def env_flag(name: str, default: bool = False) -> bool:
 
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+# numeric settings read per job; Worker.load checks them once so a typo fails loudly, not per job
+JOB_SETTINGS = ("STREAM_FRAMES", "PROGRESS_FRAMES", "PROGRESS_INTERVAL", "AUDIO_CHUNK_BYTES")
+
+
+def chunk_bytes() -> int:
+    """Raw audio bytes per output chunk: AUDIO_CHUNK_BYTES, never more than MAX_CHUNK_BYTES."""
+    try:
+        size = int(env_float("AUDIO_CHUNK_BYTES", CHUNK_BYTES))
+    except ValueError:
+        size = CHUNK_BYTES
+    return max(1024, min(size, MAX_CHUNK_BYTES))
 
 
 def default_mode() -> str:
@@ -60,29 +79,44 @@ def default_mode() -> str:
 
 
 def max_concurrency(current: int = 1) -> int:
-    """The SDK's concurrency_modifier: how many jobs this worker takes at once (MAX_CONCURRENCY)."""
-    return max(1, int(env_float("MAX_CONCURRENCY", 1)))
+    """The SDK's concurrency_modifier: how many jobs this worker takes at once (MAX_CONCURRENCY).
+    It runs inside the SDK's job loop, so a bad value falls back to 1 instead of raising there."""
+    try:
+        return max(1, int(env_float("MAX_CONCURRENCY", 1)))
+    except ValueError:
+        log.warning("MAX_CONCURRENCY=%r is not a number; taking one job at a time",
+                    os.environ.get("MAX_CONCURRENCY"))
+        return 1
 
 
 # --------------------------------------------------------------------------- models
 class Worker:
     """What jobs share: the engine, the model thread, the reference cache, or why loading failed."""
 
-    def __init__(self, engine=None, error: FishError | None = None, agent=None):
+    def __init__(self, engine=None, error: FishError | None = None, agent=None, limits: Limits | None = None):
         from fish_speech.engine.scheduler import Scheduler
         from fish_speech.references import ReferenceLibrary
 
         self.engine, self.error, self.agent = engine, error, agent
-        self.limits = Limits.from_env()
+        self.limits = limits if limits is not None else Limits.from_env()
         self.encodes = 0
         self.scheduler = Scheduler() if engine is not None else None
         self.references = ReferenceLibrary(self._encode, root=os.environ.get("REFERENCES_DIR", "references"))
 
     @classmethod
     def load(cls) -> "Worker":
-        """Load the models named by the environment; a failure is kept, not raised."""
+        """Load the models named by the environment; a failure is kept, not raised: every job then
+        fails with a 503 saying why, instead of the process exiting and being restarted in a loop."""
+        try:  # configuration first: a bad MODE or limit is as fatal as a missing checkpoint
+            default_mode()
+            limits = Limits.from_env()
+            for name in JOB_SETTINGS:
+                env_float(name, 0)
+        except ValueError as err:
+            log.error("worker misconfigured: %s", err)
+            return cls(error=FishError(503, None, f"worker misconfigured: {err}"), limits=Limits())
         llama = os.environ.get("LLAMA_CHECKPOINT_PATH") or str(CHECKPOINTS)
-        codec = os.environ.get("DECODER_CHECKPOINT_PATH") or str(CHECKPOINTS / CODEC_FILE)
+        codec = os.environ.get("DECODER_CHECKPOINT_PATH") or str(Path(llama) / CODEC_FILE)  # as entrypoint.sh
         try:
             from fish_speech.engine.tts import TTSEngine
 
@@ -92,13 +126,13 @@ class Worker:
             log.info("models loaded in %.1f s on %s", time.perf_counter() - t0, engine.device)
         except Exception as err:  # noqa: BLE001 - reported to every job instead
             log.exception("loading the models failed")
-            return cls(error=FishError(503, None, f"models not loaded: {type(err).__name__}: {err}"))
+            return cls(error=FishError(503, None, f"models not loaded: {type(err).__name__}: {err}"), limits=limits)
         try:
             agent = load_agent(engine)
         except Exception:  # noqa: BLE001 - tts keeps working; agent jobs get the 503
             log.exception("loading agent mode failed")
             agent = None
-        return cls(engine=engine, agent=agent)
+        return cls(engine=engine, agent=agent, limits=limits)
 
     def lookup(self, ref_id, data: bytes | None, text: str, use_cache: bool) -> tuple[list, int]:
         """(references, how many were encoded now rather than found in the cache); model thread."""
@@ -180,6 +214,7 @@ class AudioOut:
 
     def __init__(self, fmt: str, sample_rate: int, streaming: bool):
         self.format, self.sample_rate, self.streaming = fmt, sample_rate, streaming
+        self.chunk_bytes = chunk_bytes()
         self.file_rate = audio_io.output_rate(fmt, sample_rate)
         self.encoder = audio_io.AudioStreamEncoder(fmt, sample_rate) if streaming else None
         self.pieces: list[np.ndarray] = []
@@ -189,11 +224,13 @@ class AudioOut:
     def duration(self) -> float:
         return self.samples / self.sample_rate
 
-    def _split(self, data: bytes) -> list[dict]:
+    def split(self, data: bytes) -> list[dict]:
+        """`audio` chunk objects of at most `self.chunk_bytes` each, numbered on from the last one."""
         out = []
-        for start in range(0, len(data), CHUNK_BYTES):
+        step = self.chunk_bytes
+        for start in range(0, len(data), step):
             out.append({"type": "audio", "index": self.chunks, "format": self.format,
-                        "audio": base64.b64encode(data[start:start + CHUNK_BYTES]).decode("ascii")})
+                        "audio": base64.b64encode(data[start:start + step]).decode("ascii")})
             self.chunks += 1
         return out
 
@@ -202,12 +239,12 @@ class AudioOut:
         if not self.streaming:
             self.pieces.append(samples)
             return []
-        return self._split(await asyncio.to_thread(self.encoder.feed, samples))
+        return self.split(await asyncio.to_thread(self.encoder.feed, samples))
 
     async def finish(self) -> tuple[list[dict], bytes | None]:
         """(last chunks, None) when streaming; ([], whole file) when not."""
         if self.streaming:
-            return self._split(await asyncio.to_thread(self.encoder.finish)), None
+            return self.split(await asyncio.to_thread(self.encoder.finish)), None
         whole = np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
         return [], await asyncio.to_thread(audio_io.encode_audio, whole, self.sample_rate, self.format)
 
@@ -268,6 +305,8 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
                     report_progress(job, {"type": "progress", "audio_seconds": round(out.duration, 2),
                                           "text_chunk": seg.chunk_index,
                                           "elapsed_s": round(last_report - start, 2)})
+        if not out.samples:  # the seed worker reported this as an empty success
+            raise FishError(422, "text", "no audio generated; check the text (and the reference)")
         last, data = await out.finish()
     finally:
         out.close()
@@ -275,15 +314,17 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
         yield chunk
     done = {"type": "done", "mode": "tts", "format": out.format, "sample_rate": out.file_rate,
             "duration": round(out.duration, 3), "reference": ref_info, "seed": values["seed"]}
-    if streaming:
-        done["chunks"] = out.chunks
-    else:
+    if not streaming:
         target = upload_target(job)
         if target:
             done["audio_url"] = await asyncio.to_thread(upload_audio, job, target, data, out.format)
-        else:
+        elif len(data) <= out.chunk_bytes:
             done["audio"] = base64.b64encode(data).decode("ascii")
+        else:  # RunPod takes at most 1 MB per output item: a longer file comes as audio chunks
+            for chunk in out.split(data):
+                yield chunk
         done["bytes"] = len(data)
+    done["chunks"] = out.chunks
     total = time.perf_counter() - start
     done["timings"] = {"first_audio_s": None if first_audio is None else round(first_audio, 3),
                        "total_s": round(total, 3), "rtf": round(total / out.duration, 3) if out.samples else None}
@@ -312,6 +353,23 @@ def pick_mode(raw: dict) -> str:
     return "tts" if flag else "agent"
 
 
+def fit_output(chunk: dict, streamed: int) -> list[dict]:
+    """RunPod takes at most 1 MB per output item. A `done` chunk (of any mode) whose whole-file
+    `audio` is larger than one audio chunk gives it up as `audio` chunks sent right before it,
+    numbered on from the `streamed` ones already sent; anything else passes unchanged."""
+    audio = chunk.get("audio") if chunk.get("type") == "done" else None
+    size = chunk_bytes()
+    if not isinstance(audio, str) or len(audio) <= 4 * -(-size // 3):
+        return [chunk]
+    data = base64.b64decode(audio)
+    parts = [{"type": "audio", "index": streamed + i, "format": chunk.get("format"),
+              "audio": base64.b64encode(data[at:at + size]).decode("ascii")}
+             for i, at in enumerate(range(0, len(data), size))]
+    done = {k: v for k, v in chunk.items() if k != "audio"}
+    done["chunks"] = streamed + len(parts)
+    return parts + [done]
+
+
 async def handler(job: dict):
     """The SDK's async generator handler: yields chunk objects, or one `{"error": JSON text}`."""
     try:
@@ -321,9 +379,12 @@ async def handler(job: dict):
         worker = await get_worker()
         if worker.error is not None:
             raise worker.error
+        streamed = 0
         async with aclosing(MODES[pick_mode(raw)](job, raw, worker)) as chunks:
             async for chunk in chunks:
-                yield chunk
+                for item in fit_output(chunk, streamed):
+                    streamed += item.get("type") == "audio"
+                    yield item
     except FishError as err:
         log.warning("job %s failed: %s %s", job.get("id"), err.code, err)
         yield {"error": err.to_json()}
@@ -345,11 +406,14 @@ def run_local(job: dict, output: str | None) -> int:
         print(f"Job {job['id']} FAILED: {chunks[-1]['error']}", file=sys.stderr)
         return 1
     done = chunks[-1]
-    parts = [c["audio"] for c in chunks if c.get("type") == "audio"] or [done.get("audio", "")]
-    path = Path(output or f"test_output.{done['format']}")
-    path.write_bytes(b"".join(base64.b64decode(p) for p in parts))
     summary = {k: v for k, v in done.items() if k != "audio"}
-    print(json.dumps({"status": "COMPLETED", "audio_file": str(path), "chunks": len(chunks), "done": summary}))
+    result = {"status": "COMPLETED", "items": len(chunks), "done": summary}
+    parts = [c["audio"] for c in chunks if c.get("type") == "audio"] or [done.get("audio") or ""]
+    if any(parts):  # not when the file went to a bucket (done.audio_url)
+        path = Path(output or f"test_output.{done['format']}")
+        path.write_bytes(b"".join(base64.b64decode(p) for p in parts))
+        result["audio_file"] = str(path)
+    print(json.dumps(result))
     return 0
 
 
@@ -360,7 +424,7 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    log.info("fish speech worker: MODE=%s, runpod %s", default_mode(), runpod.__version__)
+    log.info("fish speech worker: MODE=%s, runpod %s", os.environ.get("MODE") or "agent", runpod.__version__)
     serving = "--rp_serve_api" in sys.argv or os.environ.get("RUNPOD_REALTIME_PORT")
     job = None
     if not serving and (args.test_input or not os.environ.get("RUNPOD_WEBHOOK_GET_JOB")):

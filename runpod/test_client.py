@@ -54,9 +54,13 @@ def build_input(a: argparse.Namespace) -> dict:
 
 
 def job_error(body: dict) -> str | None:
-    """The failure text of a status body, or of a failed local (--rp_serve_api) run."""
-    if body.get("status") == "FAILED":
-        return str(body.get("error"))
+    """The failure text of a status body (FAILED, CANCELLED, TIMED_OUT), or of a failed local
+    (--rp_serve_api) run; None for a completed job."""
+    status = body.get("status")
+    if status in FINAL - {"COMPLETED"}:
+        return str(body.get("error") or f"the job ended {status}")
+    if status not in (None, "COMPLETED"):  # IN_QUEUE / IN_PROGRESS: /runsync gave up waiting
+        return f"the job is still {status} (id {body.get('id')}); ask /status/{body.get('id')} later"
     out = body.get("output")
     if isinstance(out, list) and out and isinstance(out[-1], dict) and out[-1].get("error"):
         return str(out[-1]["error"])  # the local test server keeps a yielded error as output

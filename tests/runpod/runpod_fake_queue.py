@@ -65,6 +65,7 @@ class FakeQueue:
         self.to_stop: deque[str] = deque()
         self.pings = 0
         self.max_in_progress = 0
+        self.largest_stream_item = 0  # bytes of the biggest job-stream body (RunPod takes <= 1 MB)
         self.server = None
         self.thread = None
 
@@ -267,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(400, {"error": "body is not JSON"})
         if op == "job-stream" and len(rest) == 2:
             with q.cond:
+                q.largest_stream_item = max(q.largest_stream_item, int(self.headers.get("Content-Length") or 0))
                 job = q.jobs.get(rest[1])
                 if job is not None and job.status == "IN_PROGRESS" and "output" in body:
                     job.stream.append(body["output"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import http.server
 import inspect
+import io
 import json
 import logging
 import threading
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,9 @@ def test_every_format_decodes_back(handler_module, worker, fmt, streaming):
         assert len(chunks) == 1 and done["bytes"] == len(base64.b64decode(done["audio"]))
     samples, sr = decode(audio_bytes(chunks), fmt, done["sample_rate"])
     assert sr == done["sample_rate"] == (48000 if fmt == "opus" else SR)
+    if fmt == "wav" and not streaming:  # a whole file's header gives its real length
+        with wave.open(io.BytesIO(audio_bytes(chunks))) as w:
+            assert (w.getnframes(), w.getframerate()) == (16 * FRAME, SR)
     expected = 16 * FRAME * sr / SR
     # lossy codecs pad: a streamed mp3 has no LAME tag to trim its encoder delay (~2 frames)
     tolerance = 0 if fmt in ("wav", "pcm", "flac") else 0.05 * expected + 2400
@@ -252,14 +257,41 @@ def test_long_jobs_report_progress(handler_module, worker, monkeypatch):
     assert not updates  # streaming jobs show progress by their chunks
 
 
+def chunk_json_sizes(chunks):
+    return [len(json.dumps(c)) for c in chunks]
+
+
 def test_chunks_stay_under_the_stream_limit(handler_module, worker, monkeypatch):
-    # ~700 kB of base64 per chunk by default: under RunPod's 1 MB per streamed item
-    assert len(json.dumps({"type": "audio", "audio": "A" * (handler_module.CHUNK_BYTES * 4 // 3 + 4)})) < 1_000_000
-    monkeypatch.setattr(handler_module, "CHUNK_BYTES", 5000)
+    # the largest chunk the worker can make is still under RunPod's 1 MB per output item
+    for size in (handler_module.CHUNK_BYTES, handler_module.MAX_CHUNK_BYTES):
+        biggest = {"type": "audio", "index": 10**6, "format": "opus", "audio": "A" * (4 * -(-size // 3))}
+        assert len(json.dumps(biggest)) < 1_000_000
+    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "99999999")  # the setting cannot lift it past the limit
+    assert handler_module.chunk_bytes() == handler_module.MAX_CHUNK_BYTES
+    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "5000")
+    assert handler_module.chunk_bytes() == 5000
     chunks = run_job(handler_module, tts(max_new_tokens=16))
     audio = [c for c in chunks if c["type"] == "audio"]
     assert len(audio) > 10 and all(len(base64.b64decode(c["audio"])) <= 5000 for c in audio)
+    assert max(chunk_json_sizes(chunks)) < 5000 * 4 // 3 + 200
     assert len(decode(audio_bytes(chunks), "wav")[0]) == 16 * FRAME
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac"])
+def test_a_whole_file_over_the_chunk_limit_comes_in_chunks(handler_module, worker, monkeypatch, fmt):
+    # streaming false: the whole file rides in `done` only while it fits in one output item
+    monkeypatch.setattr(handler_module, "CHUNK_BYTES", 5000)
+    chunks = run_job(handler_module, tts(streaming=False, format=fmt, max_new_tokens=16))
+    done = done_of(chunks)
+    audio = chunks[:-1]
+    assert "audio" not in done and len(audio) == done["chunks"] > 1
+    assert [c["type"] for c in audio] == ["audio"] * len(audio) and [c["index"] for c in audio] == list(range(len(audio)))
+    assert max(chunk_json_sizes(chunks)) < 5000 * 4 // 3 + 200
+    data = audio_bytes(chunks)
+    assert len(data) == done["bytes"]
+    assert len(decode(data, fmt)[0]) == 16 * FRAME
+    small = run_job(handler_module, tts(streaming=False, format=fmt, max_new_tokens=1))
+    assert len(small) == 1 and small[0]["chunks"] == 0 and len(base64.b64decode(small[0]["audio"])) <= 5000
 
 
 def test_finished_audio_is_uploaded_when_a_bucket_is_set(handler_module, worker, monkeypatch, tmp_path):
@@ -272,3 +304,137 @@ def test_finished_audio_is_uploaded_when_a_bucket_is_set(handler_module, worker,
     assert sr == SR and abs(len(samples) - 8 * FRAME) < 0.05 * 8 * FRAME
     streamed = run_job(handler_module, tts(streaming=True))  # streamed audio is not uploaded
     assert "audio_url" not in streamed[-1] and audio_bytes(streamed)
+
+
+def _fake_synthesize(worker, pieces, then=None):
+    """An engine.synthesize stand-in yielding `pieces` (sample arrays), then raising `then`."""
+    from fish_speech.engine.types import Segment
+
+    def synthesize(request):
+        for i, audio in enumerate(pieces):
+            yield Segment(np.asarray(audio, np.float32), SR, request.text, np.zeros((8, 0), np.int32), 0,
+                          i == len(pieces) - 1)
+        if then is not None:
+            raise then
+
+    return synthesize
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["stream", "whole"])
+def test_no_audio_at_all_is_a_422(handler_module, worker, monkeypatch, streaming):
+    # the seed worker reported an empty result as a success
+    monkeypatch.setattr(worker.engine, "synthesize", _fake_synthesize(worker, [np.zeros(0)]))
+    chunks = run_job(handler_module, tts(streaming=streaming))
+    assert len(chunks) == 1
+    err = error_of(chunks)
+    assert (err["code"], err["field"]) == (422, "text") and "no audio" in err["message"]
+
+
+def test_an_unexpected_failure_mid_stream_is_a_500(handler_module, worker, monkeypatch, caplog):
+    boom = RuntimeError("secret detail /srv/models")
+    real = worker.engine.synthesize
+    monkeypatch.setattr(worker.engine, "synthesize", _fake_synthesize(worker, [np.zeros(FRAME) + 0.1], boom))
+    with caplog.at_level(logging.ERROR, logger="fish_speech.runpod"):
+        chunks = run_job(handler_module, tts(streaming=True))
+    assert chunks[0]["type"] == "audio"  # audio went out before the failure...
+    err = error_of(chunks)  # ...and the job still ends FAILED, without internals
+    assert err == {"code": 500, "field": None, "message": "internal error: RuntimeError"}
+    assert "secret detail" in caplog.text  # the details stay in the log
+    monkeypatch.setattr(worker.engine, "synthesize", real)
+    assert done_of(run_job(handler_module, tts()))  # and the worker keeps serving
+
+
+@pytest.mark.parametrize("env,word", [
+    ({"MODE": "chat"}, "MODE"),
+    ({"MAX_TEXT_LENGTH": "lots"}, "MAX_TEXT_LENGTH"),
+    ({"STREAM_FRAMES": "fast"}, "STREAM_FRAMES"),
+])
+def test_a_misconfigured_worker_fails_every_job_with_503(handler_module, monkeypatch, env, word):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    broken = handler_module.Worker.load()  # no exception: the worker must keep polling for jobs
+    assert broken.engine is None and broken.error.code == 503 and word in broken.error.message
+    monkeypatch.setattr(handler_module, "WORKER", broken)
+    err = error_of(run_job(handler_module, tts()))
+    assert err["code"] == 503 and word in err["message"]
+
+
+def test_concurrency_comes_from_the_environment(handler_module, monkeypatch):
+    monkeypatch.delenv("MAX_CONCURRENCY", raising=False)
+    assert handler_module.max_concurrency(0) == 1
+    monkeypatch.setenv("MAX_CONCURRENCY", "3")
+    assert handler_module.max_concurrency(1) == 3
+    monkeypatch.setenv("MAX_CONCURRENCY", "many")  # called inside the SDK's loop: never raise there
+    assert handler_module.max_concurrency(1) == 1
+
+
+def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tmp_path):
+    import shutil
+    import subprocess
+
+    from fish_speech.audio import decode_audio, encode_audio
+
+    samples, sr = decode_audio(speech_wav.read_bytes())
+    files = {"flac": encode_audio(samples, sr, "flac"), "mp3": encode_audio(samples, sr, "mp3")}
+    import soundfile as sf
+
+    ogg = io.BytesIO()
+    sf.write(ogg, samples, sr, format="OGG", subtype="VORBIS")
+    files["ogg"] = ogg.getvalue()
+    if shutil.which("ffmpeg"):  # formats soundfile cannot read go through ffmpeg
+        m4a = tmp_path / "speech.m4a"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(m4a)], check=True)
+        files["m4a"] = m4a.read_bytes()
+    for name, data in files.items():
+        job = tts(system_audio=base64.b64encode(data).decode(), reference_text=name, max_new_tokens=2,
+                  streaming=False)
+        assert done_of(run_job(handler_module, job))["reference"]["uploaded"] is True, name
+
+
+def test_any_mode_whole_file_is_kept_under_the_item_limit(handler_module, worker, monkeypatch):
+    # the agent slot's non-streaming summary carries its whole file too; the handler splits it
+    data = bytes(range(256)) * 60  # 15360 bytes
+
+    async def agent(job, raw, w):
+        yield {"type": "text", "text": "hi"}
+        yield {"type": "done", "mode": "agent", "format": "wav", "text": "hi",
+               "audio": base64.b64encode(data).decode()}
+
+    monkeypatch.setattr(worker, "agent", agent)
+    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "5000")
+    chunks = run_job(handler_module, {"message": "hello", "tts": False})
+    assert [c["type"] for c in chunks] == ["text", "audio", "audio", "audio", "audio", "done"]
+    assert [c["index"] for c in chunks[1:5]] == [0, 1, 2, 3] and chunks[-1]["chunks"] == 4
+    assert "audio" not in chunks[-1] and chunks[-1]["text"] == "hi"
+    assert b"".join(base64.b64decode(c["audio"]) for c in chunks[1:5]) == data
+    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "20000")  # fits: unchanged
+    chunks = run_job(handler_module, {"message": "hello", "tts": False})
+    assert [c["type"] for c in chunks] == ["text", "done"] and base64.b64decode(chunks[-1]["audio"]) == data
+
+
+def test_model_settings_come_from_the_environment(handler_module, monkeypatch, tmp_path):
+    from fish_speech.engine import tts as tts_module
+
+    calls = []
+
+    def fake_load(llama, codec, device=None, half=False, compile=False):
+        calls.append((str(llama), str(codec), device, half, compile))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(tts_module.TTSEngine, "load", staticmethod(fake_load))
+    for name in ("LLAMA_CHECKPOINT_PATH", "DECODER_CHECKPOINT_PATH", "DEVICE", "HALF", "COMPILE", "MODE"):
+        monkeypatch.delenv(name, raising=False)
+    handler_module.Worker.load()
+    codec_file = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
+    default = handler_module.ROOT / "checkpoints" / "fish-speech-1.5"
+    assert calls[-1] == (str(default), str(default / codec_file), None, False, False)
+    monkeypatch.setenv("LLAMA_CHECKPOINT_PATH", str(tmp_path / "lm"))
+    monkeypatch.setenv("DEVICE", "cpu")
+    monkeypatch.setenv("HALF", "true")
+    monkeypatch.setenv("COMPILE", "1")
+    broken = handler_module.Worker.load()
+    assert calls[-1] == (str(tmp_path / "lm"), str(tmp_path / "lm" / codec_file), "cpu", True, True)
+    assert broken.error.code == 503 and "stop here" in broken.error.message
+    monkeypatch.setenv("DECODER_CHECKPOINT_PATH", str(tmp_path / "codec.pth"))
+    handler_module.Worker.load()
+    assert calls[-1][1] == str(tmp_path / "codec.pth")

@@ -4,9 +4,12 @@ local run; entrypoint.sh. One worker process is shared by the production-loop te
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
+
+import numpy as np
 
 import pytest
 
@@ -15,6 +18,7 @@ from runpod_testkit import (CLIENT, HANDLER, ROOT, audio_bytes, child_env, decod
                             start_listening, stop)
 
 FRAME = 2048
+AUDIO_CHUNK = 60000  # the worker's AUDIO_CHUNK_BYTES: a 16-frame wav (65.6 kB) needs two chunks
 
 
 def tts(**fields):
@@ -36,13 +40,15 @@ def sdk():
 @pytest.fixture(scope="module")
 def queue_worker(sdk, tiny_checkpoints, references_dir, tmp_path_factory):
     """(fake queue, endpoint) with one worker in the SDK's production loop: MODE unset (agent),
-    two jobs at a time, progress reported at every segment."""
+    up to four jobs at a time, progress reported at every segment, small limits and audio chunks set
+    through the environment."""
     llama, codec = tiny_checkpoints
     queue = FakeQueue().start()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = child_env(**queue.worker_env(), LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec,
-                    DEVICE="cpu", MAX_CONCURRENCY=2, PROGRESS_INTERVAL=0, PROGRESS_FRAMES=8,
-                    REFERENCES_DIR=references_dir)
+                    DEVICE="cpu", MAX_CONCURRENCY=4, PROGRESS_INTERVAL=0, PROGRESS_FRAMES=8,
+                    REFERENCES_DIR=references_dir, MAX_TEXT_LENGTH=500, MAX_REFERENCE_SECONDS=20,
+                    AUDIO_CHUNK_BYTES=AUDIO_CHUNK)
     env.pop("MODE", None)
     proc = start([sys.executable, str(HANDLER)], env, log.parent, log)
     try:
@@ -79,6 +85,12 @@ def test_run_sync_returns_every_chunk(queue_worker):
     assert [c["type"] for c in output] == ["done"]
     samples, sr = decode(audio_bytes(output), "flac")
     assert sr == 44100 and len(samples) == 8 * FRAME
+    # a whole file bigger than one output item comes as audio chunks before `done`
+    output = endpoint.run_sync({"input": tts(streaming=False, format="wav", max_new_tokens=16)}, timeout=90)
+    assert [c["type"] for c in output] == ["audio", "audio", "done"] and "audio" not in output[-1]
+    assert len(decode(audio_bytes(output), "wav")[0]) == 16 * FRAME
+    # every item the worker posted, in every test so far, kept to its chunk size (RunPod: 1 MB)
+    assert 0 < queue.largest_stream_item <= AUDIO_CHUNK * 4 // 3 + 500
 
 
 def test_run_then_status_with_progress(queue_worker):
@@ -135,12 +147,21 @@ BAD = [
     ({"text": "hi", "system_audio": "%%%"}, 400, "system_audio"),
     ({"text": "hi", "reference_id": "../../etc"}, 400, "reference_id"),
     ({"text": "hi", "reference_id": "ghost"}, 404, "reference_id"),
+    ({"text": "x" * 501}, 400, "text"),  # MAX_TEXT_LENGTH=500 in the worker's environment
+    ({"text": "hi", "seed": "7"}, 400, "seed"),
+    ({"text": "hi", "system_audio": base64.b64encode(b"not audio at all" * 64).decode()}, 400, "system_audio"),
+    ({"text": "hi", "system_audio": None}, 413, "system_audio"),  # filled in below: 21 s > MAX_REFERENCE_SECONDS
 ]
 
 
 def test_bad_inputs_fail_and_the_worker_keeps_serving(queue_worker):
     queue, endpoint = queue_worker
-    jobs = [endpoint.run({"input": {"tts": True, **bad}}) for bad, _, _ in BAD]
+    from fish_speech.audio import encode_audio
+
+    tone = (0.1 * np.sin(np.arange(21 * 8000) * 0.05)).astype(np.float32)
+    too_long = base64.b64encode(encode_audio(tone, 8000, "wav")).decode()
+    bad_inputs = [{**bad, "system_audio": too_long} if code == 413 else bad for bad, code, _ in BAD]
+    jobs = [endpoint.run({"input": {"tts": True, **bad}}) for bad in bad_inputs]
     agent = endpoint.run({"input": {"text": "hi"}})  # MODE defaults to agent, which is not loaded
     for job, (_, code, field) in zip(jobs, BAD):
         body = wait_final(endpoint, job)
@@ -172,8 +193,9 @@ def test_client_against_the_queue(queue_worker, tmp_path, capsys):
 
 def test_rp_serve_api_with_the_official_client(sdk, tiny_checkpoints, tmp_path):
     llama, codec = tiny_checkpoints
-    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec, DEVICE="cpu",
-                    UVICORN_LOG_LEVEL="warning")
+    assert codec.parent == llama  # the official layout: no DECODER_CHECKPOINT_PATH needed
+    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=llama, DEVICE="cpu", UVICORN_LOG_LEVEL="warning")
+    env.pop("DECODER_CHECKPOINT_PATH", None)
     log = tmp_path / "serve.log"
     proc, port = start_listening(lambda port: [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host",
                                                "127.0.0.1", "--rp_api_port", str(port)], env, tmp_path, log)
@@ -225,3 +247,35 @@ def test_entrypoint_without_checkpoints_fails_clearly(tmp_path):
     assert "checkpoints not found" in result.stderr and "model.pth" in result.stderr
     assert "Traceback" not in result.stderr
     assert run_entrypoint(tmp_path, child_env(MODE="chat"), timeout=30).returncode == 2
+
+
+def test_entrypoint_downloads_missing_checkpoints_when_allowed(tiny_checkpoints, tmp_path):
+    llama, codec = tiny_checkpoints
+    # a stand-in huggingface_hub whose snapshot_download copies the tiny checkpoints
+    hub = tmp_path / "fakehub" / "huggingface_hub"
+    hub.mkdir(parents=True)
+    (hub / "__init__.py").write_text(
+        "import shutil, sys\n"
+        "def snapshot_download(repo_id, local_dir):\n"
+        f"    shutil.copytree({str(llama)!r}, local_dir, dirs_exist_ok=True)\n"
+        f"    shutil.copy({str(codec)!r}, local_dir)\n"
+        "    print('fake download of', repo_id, file=sys.stderr)\n")
+    # a stand-in python: the download snippet runs for real, the handler's command line is echoed
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo "HANDLER $*"; exit 0; fi\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    target = tmp_path / "ckpt"
+    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=target, DOWNLOAD_CHECKPOINTS="true", PYTHON=python,
+                    PYTHONPATH=hub.parent, HF_REPO="someone/some-model")
+    env.pop("DECODER_CHECKPOINT_PATH", None)
+    result = run_entrypoint(tmp_path, env, ["--rp_serve_api", "--rp_api_port", "8123"], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "fake download of someone/some-model" in result.stderr and "MODE=tts" in result.stderr
+    assert (target / "model.pth").is_file() and (target / codec.name).is_file()
+    assert result.stdout.strip().endswith("runpod/handler.py --rp_serve_api --rp_api_port 8123")
+    # MODE defaults to agent; without the fish-agent weights that is a warning (tts jobs still work)
+    env = {k: v for k, v in env.items() if k != "MODE"}
+    env.update(DOWNLOAD_CHECKPOINTS="false", AGENT_CHECKPOINT_PATH=str(tmp_path / "no-agent"))
+    result = run_entrypoint(tmp_path, env, timeout=60)
+    assert result.returncode == 0 and "MODE=agent" in result.stderr and "WARNING" in result.stderr, result.stderr
+    assert "fake download" not in result.stderr  # the fish-speech checkpoints are there now
