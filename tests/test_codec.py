@@ -15,15 +15,6 @@ from fish_speech.models.vqgan.mel import LogMelSpectrogram, slaney_mel_filterban
 from fish_speech.testing.codec_checkpoint import write_codec_checkpoint
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny convs only lose to thread hand-offs on a shared 2-core box; restore afterwards
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory):
     path = write_codec_checkpoint(tmp_path_factory.mktemp("codec") / "tiny.pth")

@@ -17,14 +17,6 @@ from fish_speech.testing.codec_checkpoint import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ckpt_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("codec_ckpts")

@@ -20,13 +20,6 @@ def redis_url(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------- tiny agent
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Tiny models on 2 shared cores: extra threads only fight each other (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
