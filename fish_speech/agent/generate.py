@@ -21,7 +21,7 @@ from torch import Tensor
 from fish_speech.agent.loader import AgentModel
 from fish_speech.agent.prompt import CODE_SHIFT
 from fish_speech.errors import FishError
-from fish_speech.models.text2semantic.generate import VALID_CODES, WINDOW
+from fish_speech.models.text2semantic.generate import VALID_CODES, WINDOW, compile_step
 from fish_speech.models.text2semantic.sampling import sample
 
 MAIN_SAMPLING = (0.1, 0.1, 1.0)  # temperature, top_p, repetition penalty of the main token
@@ -68,11 +68,8 @@ class AgentGenerator:
         self.main_knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in MAIN_SAMPLING)
         self.code_knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
-        self.step = decode_step
+        self.step = compile_step(decode_step, dev) if compile else decode_step
         self.cuda_graphs = compile and dev.type == "cuda"
-        if compile:  # knobs and biases are tensors: changing them never recompiles
-            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if self.cuda_graphs else None,
-                                      backend="inductor")
         self.stopped = False
 
     @torch.inference_mode()

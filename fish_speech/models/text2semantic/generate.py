@@ -63,6 +63,19 @@ def decode_step(model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: T
     return dual_ar_frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, head, code_bias)
 
 
+def compile_step(fn, device: torch.device):
+    """torch.compile a decode step as one graph: CUDA graphs on GPU (`reduce-overhead`). Knobs and
+    biases are tensor arguments, so changing them never recompiles."""
+    if device.type == "cuda":
+        import torch._inductor.config as inductor
+
+        inductor.coordinate_descent_tuning = True
+        inductor.triton.unique_kernel_names = True
+        inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
+    return torch.compile(fn, fullgraph=True, mode="reduce-overhead" if device.type == "cuda" else None,
+                         backend="inductor")
+
+
 class Generator:
     """Owns the caches, bias vectors and the (optionally compiled) decode step of one model."""
 
@@ -79,17 +92,8 @@ class Generator:
         self.window = torch.zeros(1, self.n + 1, WINDOW, dtype=torch.long, device=dev)
         self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
-        self.step = decode_step
+        self.step = compile_step(decode_step, dev) if compile else decode_step
         self.cuda_graphs = compile and dev.type == "cuda"
-        if self.cuda_graphs:
-            import torch._inductor.config as inductor
-
-            inductor.coordinate_descent_tuning = True
-            inductor.triton.unique_kernel_names = True
-            inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
-        if compile:  # one graph for the whole frame; knobs are tensors, so changing them never recompiles
-            self.step = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if self.cuda_graphs else None,
-                                      backend="inductor")
 
     def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
         for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
