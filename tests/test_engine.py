@@ -107,3 +107,10 @@ def test_scheduler_keeps_event_loop_free():
 
     out, ticks = asyncio.run(main())
     assert out == ["done"] and ticks > 10
+
+
+def test_first_streamed_piece_is_small_then_stream_frames(tiny_engine):
+    req = TTSRequest(text="One long chunk of text here.", chunk_length=0, stream_frames=16,
+                     sampling=Sampling(max_new_tokens=48, seed=1))
+    sizes = [s.codes.shape[1] for s in tiny_engine.synthesize(req)]
+    assert sizes[0] == 8 and sizes[1:-1] == [16, 16] and sum(sizes) == 48

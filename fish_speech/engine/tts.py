@@ -21,6 +21,10 @@ from fish_speech.models.vqgan.codec import Codec, StreamingDecoder
 from fish_speech.text.normalize import normalize_text
 
 
+FIRST_FRAMES = 8  # frames in the first streamed piece (~0.37 s of audio)
+SYNC_FRAMES = 8  # the generator hands frames over (one host sync) every this many frames
+
+
 class TTSEngine:
     def __init__(self, lm: LanguageModel, codec: Codec, compile: bool = False):
         self.lm, self.codec = lm, codec
@@ -54,7 +58,11 @@ class TTSEngine:
         self.generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty)
         text = normalize_text(request.text, "auto") if request.normalize else request.text
         refs = [(r.text, r.codes) for r in request.references]
-        step = request.stream_frames if request.stream_frames > 0 else 8
+        # Streaming starts small: the first piece goes out after FIRST_FRAMES frames (a lower time to
+        # first audio), later ones every `stream_frames` (fewer codec calls). Host syncs stay sparse.
+        every = request.stream_frames
+        first = min(every, FIRST_FRAMES) if every > 0 else 0
+        step = min(every, SYNC_FRAMES) if every > 0 else SYNC_FRAMES
         first_audio = None
         pending: list[np.ndarray] = []
         decoder = None
@@ -67,7 +75,7 @@ class TTSEngine:
             if block.codes.shape[1]:
                 pending.append(block.codes)
             ready = sum(p.shape[1] for p in pending)
-            emit = block.chunk_done or (request.stream_frames > 0 and ready >= request.stream_frames)
+            emit = block.chunk_done or (every > 0 and ready >= (first if first_audio is None else every))
             if emit and (ready or block.chunk_done):
                 codes = np.concatenate(pending, axis=1) if pending else np.zeros((8, 0), np.int32)
                 pending = []

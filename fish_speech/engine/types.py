@@ -37,8 +37,8 @@ class TTSRequest:
     sampling: Sampling = field(default_factory=Sampling)
     chunk_length: int = 200  # UTF-8 bytes per text chunk; 0 = one chunk, no iterative prompt
     normalize: bool = False  # spell out numbers, dates, currency (English) before cleaning
-    # Emit audio every `stream_frames` generated frames (0 = once per text chunk). Smaller
-    # values lower the time to first audio; the codec is causal so pieces join seamlessly.
+    # Emit audio every `stream_frames` generated frames (0 = once per text chunk); the first piece
+    # comes sooner (after at most 8 frames). The codec is causal, so pieces join seamlessly.
     stream_frames: int = 0
 
 
