@@ -22,7 +22,6 @@ import time
 from contextlib import aclosing
 from pathlib import Path
 
-import numpy as np
 import runpod  # the SDK; import it before the repository root joins sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
 from fish_speech import audio as audio_io  # noqa: E402
+from fish_speech.audio_chunks import CHUNK_BYTES, MAX_CHUNK_BYTES, AudioChunks, audio_chunks  # noqa: E402
 from fish_speech.engine.types import TTSRequest  # noqa: E402
 from fish_speech.errors import FishError, bad_input  # noqa: E402
 from fish_speech.fields import Limits, parse_tts, sampling_from  # noqa: E402
@@ -39,8 +39,6 @@ log = logging.getLogger("fish_speech.runpod")
 CHECKPOINTS = ROOT / "checkpoints" / "fish-speech-1.5"
 CODEC_FILE = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 AGENT_FIELDS = frozenset({"message", "system_message", "conversation_id", "tts"})
-CHUNK_BYTES = 512 * 1024  # raw bytes per audio chunk: ~700 kB of base64, under RunPod's 1 MB
-MAX_CHUNK_BYTES = 700_000  # 933,336 base64 characters + the chunk's other keys: still under 1 MB
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -209,50 +207,6 @@ async def resolve_references(values: dict, worker: Worker) -> tuple[list, dict]:
 
 
 # --------------------------------------------------------------------------- output
-class AudioOut:
-    """Audio pieces in; `audio` chunk objects out (streaming) or one whole file at the end."""
-
-    def __init__(self, fmt: str, sample_rate: int, streaming: bool):
-        self.format, self.sample_rate, self.streaming = fmt, sample_rate, streaming
-        self.chunk_bytes = chunk_bytes()
-        self.file_rate = audio_io.output_rate(fmt, sample_rate)
-        self.encoder = audio_io.AudioStreamEncoder(fmt, sample_rate) if streaming else None
-        self.pieces: list[np.ndarray] = []
-        self.samples = self.chunks = 0
-
-    @property
-    def duration(self) -> float:
-        return self.samples / self.sample_rate
-
-    def split(self, data: bytes) -> list[dict]:
-        """`audio` chunk objects of at most `self.chunk_bytes` each, numbered on from the last one."""
-        out = []
-        step = self.chunk_bytes
-        for start in range(0, len(data), step):
-            out.append({"type": "audio", "index": self.chunks, "format": self.format,
-                        "audio": base64.b64encode(data[start:start + step]).decode("ascii")})
-            self.chunks += 1
-        return out
-
-    async def add(self, samples: np.ndarray) -> list[dict]:
-        self.samples += samples.size
-        if not self.streaming:
-            self.pieces.append(samples)
-            return []
-        return self.split(await asyncio.to_thread(self.encoder.feed, samples))
-
-    async def finish(self) -> tuple[list[dict], bytes | None]:
-        """(last chunks, None) when streaming; ([], whole file) when not."""
-        if self.streaming:
-            return self.split(await asyncio.to_thread(self.encoder.finish)), None
-        whole = np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
-        return [], await asyncio.to_thread(audio_io.encode_audio, whole, self.sample_rate, self.format)
-
-    def close(self) -> None:
-        if self.encoder is not None:
-            self.encoder.close()
-
-
 def report_progress(job: dict, value: dict) -> None:
     """progress_update posts to the platform; outside it there is nobody to tell."""
     if os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"):
@@ -290,7 +244,7 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
     request = TTSRequest(text=values["text"], references=refs, sampling=sampling_from(values),
                          chunk_length=values["chunk_length"], normalize=values["normalize"],
                          stream_frames=int(frames))
-    out, first_audio = AudioOut(values["format"], engine.sample_rate, streaming), None
+    out, first_audio = AudioChunks(values["format"], engine.sample_rate, streaming, chunk_bytes()), None
     interval, last_report = env_float("PROGRESS_INTERVAL", 5.0), start
     try:
         async with aclosing(worker.scheduler.stream(engine.synthesize, request)) as segments:
@@ -361,10 +315,7 @@ def fit_output(chunk: dict, streamed: int) -> list[dict]:
     size = chunk_bytes()
     if not isinstance(audio, str) or len(audio) <= 4 * -(-size // 3):
         return [chunk]
-    data = base64.b64decode(audio)
-    parts = [{"type": "audio", "index": streamed + i, "format": chunk.get("format"),
-              "audio": base64.b64encode(data[at:at + size]).decode("ascii")}
-             for i, at in enumerate(range(0, len(data), size))]
+    parts = audio_chunks(base64.b64decode(audio), chunk.get("format"), size, streamed)
     done = {k: v for k, v in chunk.items() if k != "audio"}
     done["chunks"] = streamed + len(parts)
     return parts + [done]

@@ -22,9 +22,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-import numpy as np
 
-from fish_speech import audio as audio_io
+from fish_speech.audio_chunks import CHUNK_BYTES, AudioChunks
 from fish_speech.agent.memory import display_history
 from fish_speech.agent.request import parse_agent_request
 from fish_speech.agent.types import AudioEvent, DoneEvent, TextEvent
@@ -32,7 +31,6 @@ from fish_speech.errors import FishError
 from fish_speech.fields import Limits
 
 log = logging.getLogger(__name__)
-CHUNK_BYTES = 512 * 1024  # raw bytes per audio chunk: ~700 kB of base64, under RunPod's 1 MB
 
 
 def _rounded(timings: dict) -> dict:
@@ -51,46 +49,36 @@ class AgentService:
         if unknown:
             log.warning("agent job: ignoring unknown fields %s", ", ".join(unknown))
         sr = self.engine.sample_rate
-        encoder = audio_io.AudioStreamEncoder(out.format, sr) if out.streaming else None
-        pieces, samples, index, done = [], 0, 0, None
-
-        def audio_chunks(data: bytes):
-            nonlocal index
-            for at in range(0, len(data), self.chunk_bytes):
-                index += 1
-                yield {"type": "audio", "index": index - 1, "format": out.format,
-                       "audio": base64.b64encode(data[at : at + self.chunk_bytes]).decode("ascii")}
-
-        async with aclosing(scheduler.stream(self.engine.chat, request)) as events:
-            async for event in events:
-                if isinstance(event, TextEvent):
-                    if out.streaming and event.text:
-                        yield {"type": "text", "text": event.text}
-                elif isinstance(event, AudioEvent):
-                    samples += event.audio.size
-                    if out.streaming:
-                        for chunk in audio_chunks(await asyncio.to_thread(encoder.feed, event.audio)):
+        audio = AudioChunks(out.format, sr, out.streaming, self.chunk_bytes)
+        done = None
+        try:
+            async with aclosing(scheduler.stream(self.engine.chat, request)) as events:
+                async for event in events:
+                    if isinstance(event, TextEvent):
+                        if out.streaming and event.text:
+                            yield {"type": "text", "text": event.text}
+                    elif isinstance(event, AudioEvent):
+                        for chunk in await audio.add(event.audio):
                             yield chunk
-                    else:
-                        pieces.append(event.audio)
-                elif isinstance(event, DoneEvent):
-                    done = event
-        if done is None:  # pragma: no cover - the engine always ends with one
-            raise FishError(500, None, "the agent ended without a reply")
+                    elif isinstance(event, DoneEvent):
+                        done = event
+            if done is None:  # pragma: no cover - the engine always ends with one
+                raise FishError(500, None, "the agent ended without a reply")
+            last, data = await audio.finish()
+        finally:
+            audio.close()
         summary = {
             "type": "done", "mode": "agent", "backend": self.engine.backend, "text": done.text,
             "conversation_id": done.conversation_id, "finish_reason": done.finish_reason,
             "history": display_history(done.messages, out.return_codes), "format": out.format,
-            "sample_rate": audio_io.output_rate(out.format, sr), "duration": round(samples / sr, 3),
+            "sample_rate": audio.file_rate, "duration": round(audio.duration, 3),
             "timings": _rounded(done.timings),
         }
+        for chunk in last:
+            yield chunk
         if out.streaming:
-            for chunk in audio_chunks(await asyncio.to_thread(encoder.finish)):
-                yield chunk
-            summary["chunks"] = index
-        else:
-            whole = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-            data = await asyncio.to_thread(audio_io.encode_audio, whole, sr, out.format)
+            summary["chunks"] = audio.chunks
+        else:  # the whole reply rides in `done`; the RunPod handler splits it if it is too large
             summary["audio"] = base64.b64encode(data).decode("ascii")
             summary["bytes"] = len(data)
         yield summary
