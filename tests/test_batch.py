@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import torch
 
-from fish_speech.engine.scheduler import BatchScheduler
+from fish_speech.engine.scheduler import BatchScheduler, Scheduler, make_scheduler
 from fish_speech.engine.types import Sampling, TTSRequest
 from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
 from fish_speech.models.text2semantic.generate import WAIT, Generator
@@ -129,3 +129,12 @@ def test_leaving_early_frees_the_slot(tiny_engine):
         return await sched.call(lambda: "ran between steps")
 
     assert asyncio.run(call()) == "ran between steps"
+
+
+def test_max_batch_picks_the_scheduler(tiny_engine, monkeypatch):
+    monkeypatch.delenv("MAX_BATCH", raising=False)
+    assert type(make_scheduler(tiny_engine)) is Scheduler
+    monkeypatch.setenv("MAX_BATCH", "3")
+    sched = make_scheduler(tiny_engine)
+    assert isinstance(sched, BatchScheduler) and sched.batch.max_batch == 3
+    assert type(make_scheduler(None)) is Scheduler  # no engine (agent-only, or failed load): nothing to batch

@@ -10,8 +10,8 @@ I/O. Leaving the `async for` early (or cancelling the task) stops the generator 
 from __future__ import annotations
 
 import asyncio
-import queue
 import os
+import queue
 import threading
 from collections import deque
 from typing import Any, Callable, Iterator

@@ -63,7 +63,7 @@ class KVCache(nn.Module):
         if input_pos.dim() == 1:
             kc.index_copy_(2, input_pos, k)
             vc.index_copy_(2, input_pos, v)
-        else:  # rows sit at different positions: one advanced-index write per row
+        else:  # rows sit at different positions: row b writes at input_pos[b]
             rows = torch.arange(k.shape[0], device=k.device).unsqueeze(1)
             kc[rows, :, input_pos] = k.transpose(1, 2)
             vc[rows, :, input_pos] = v.transpose(1, 2)
