@@ -1,10 +1,11 @@
 """Benchmark the 1.5-size language model and the real-size codec with random weights.
 
-    python benchmarks/bench.py [--device cpu|cuda] [--compile] [--half] [--frames 64] [--tiny]
+    python benchmarks/bench.py [--device cpu|cuda] [--compile] [--half] [--frames 64] [--tiny] [--batch B]
 
 Writes a random checkpoint in the official layout to a temporary folder (so load time is real),
 then prints one JSON object: load times, prefill time, generation frames/s at batch 1 after a
-warm-up, codec encode/decode real-time factors, peak memory.
+warm-up, codec encode/decode real-time factors, peak memory. `--batch B` adds B concurrent
+requests (same prompt) sharing each decode step: aggregate and per-request frames/s.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from fish_speech.models.text2semantic.generate import Generator
+from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
+from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import load_language_model
 from fish_speech.models.vqgan.codec import Codec
 from fish_speech.prompt import chunk_prompt, system_prompt
@@ -43,6 +45,34 @@ def timed(fn, device):
     return out, time.perf_counter() - t
 
 
+def batch_run(bg: BatchGenerator, prompt, frames: int, device) -> tuple[int, float, float]:
+    """B requests of `frames` decode steps each: (frames generated, prefill s, decode s)."""
+    gens = []
+    for i in range(bg.max_batch):
+        slot = Slot(bg, i)
+        slot.seed(i)
+        gens.append(slot.generate(prompt, frames + 1, sync_every=16))
+    sync(device)
+    t0 = time.perf_counter()
+    pending = [next(g) for g in gens]  # admits: one prefill per slot
+    sync(device)
+    t1 = time.perf_counter()
+    got = sum(b.shape[1] for b in pending if b is not WAIT)
+    live = list(gens)
+    while live:
+        bg.step()
+        still = []
+        for g in live:
+            for block in g:
+                if block is WAIT:
+                    still.append(g)
+                    break
+                got += block.shape[1]
+        live = still
+    sync(device)
+    return got - bg.max_batch, t1 - t0, time.perf_counter() - t1  # the prefill gives each row's first frame
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default=None)
@@ -52,6 +82,7 @@ def main(argv=None):
     ap.add_argument("--prompt-tokens", type=int, default=512, help="prefill length")
     ap.add_argument("--audio-seconds", type=float, default=10.0)
     ap.add_argument("--tiny", action="store_true", help="tiny checkpoints (smoke test of the script)")
+    ap.add_argument("--batch", type=int, default=0, help="also time B concurrent requests sharing decode steps")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     result = {"machine": f"{platform.machine()} {torch.get_num_threads()} threads", "torch": torch.__version__}
@@ -86,6 +117,14 @@ def main(argv=None):
     result["generate_frames"] = frames
     result["frames_per_s"] = round(frames / dt, 2)
     result["generate_rtf"] = round(dt / (frames * 2048 / 44100), 3)  # <1 means faster than real time
+
+    if a.batch:
+        bg = BatchGenerator(lm, a.batch, compile=a.compile)
+        bg.head.bias[bg.head.local[tok.im_end_id]] = float("-inf")  # every request runs its full budget
+        batch_run(bg, prompt, min(a.frames, 8), dev)  # warm-up
+        frames, pre, dt = batch_run(bg, prompt, a.frames, dev)
+        result.update(batch=a.batch, batch_prefill_s=round(pre, 3), batch_frames=frames,
+                      batch_frames_per_s=round(frames / dt, 2), batch_frames_per_s_per_request=round(frames / dt / a.batch, 2))
 
     secs = a.audio_seconds
     x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(44100 * secs)) / 44100)).astype(np.float32)

@@ -92,13 +92,13 @@ class Worker:
     """What jobs share: the engine, the model thread, the reference cache, or why loading failed."""
 
     def __init__(self, engine=None, error: FishError | None = None, agent=None, limits: Limits | None = None):
-        from fish_speech.engine.scheduler import Scheduler
+        from fish_speech.engine.scheduler import make_scheduler
         from fish_speech.references import ReferenceLibrary
 
         self.engine, self.error, self.agent = engine, error, agent
         self.limits = limits if limits is not None else Limits.from_env()
         self.encodes = 0
-        self.scheduler = Scheduler() if engine is not None else None
+        self.scheduler = make_scheduler(engine) if engine is not None else None  # MAX_BATCH
         self.references = ReferenceLibrary(self._encode, root=os.environ.get("REFERENCES_DIR", "references"))
 
     @classmethod

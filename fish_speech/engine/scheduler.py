@@ -3,15 +3,17 @@
 `stream(fn, ...)` runs the sync generator `fn(...)` on the model thread and hands its items to the
 awaiting coroutine, so many async jobs (RunPod, HTTP) share one GPU without blocking each other's
 I/O. Leaving the `async for` early (or cancelling the task) stops the generator between items.
-Today jobs run one at a time; batching several requests per decode step would live behind this
-same interface.
+`Scheduler` runs jobs one at a time; `BatchScheduler` (same interface) runs up to `max_batch`
+`engine.synthesize` jobs at once, sharing each decode step, and other jobs between steps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
+from collections import deque
 from typing import Any, Callable, Iterator
 
 _END = object()
@@ -33,6 +35,9 @@ class Scheduler:
     def _run(self):
         while True:
             self._jobs.get()()
+
+    def _submit(self, ch: "_Channel", fn, args, kwargs):
+        self._jobs.put(lambda: _work(self, ch, fn, args, kwargs))
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args, **kwargs) -> "JobStream":
         """Queue `fn(*args, **kwargs)`; iterate the result with `async for`. Must be called in a running loop."""
@@ -90,7 +95,7 @@ class JobStream:
         self._done = False
         with sched._lock:
             sched._pending += 1
-        sched._jobs.put(lambda: _work(sched, ch, fn, args, kwargs))
+        sched._submit(ch, fn, args, kwargs)
 
     def __aiter__(self):
         return self
@@ -118,3 +123,106 @@ class JobStream:
 
     def __del__(self):
         self._ch.stop.set()
+
+
+def make_scheduler(engine=None) -> Scheduler:
+    """The surfaces' scheduler: env MAX_BATCH > 1 (and an engine) batches synthesize jobs."""
+    try:
+        max_batch = int(os.environ.get("MAX_BATCH") or 1)
+    except ValueError:
+        raise ValueError(f"MAX_BATCH must be a whole number, got {os.environ.get('MAX_BATCH')!r}") from None
+    return BatchScheduler(engine, max_batch) if engine is not None and max_batch > 1 else Scheduler()
+
+
+class _BatchJob:
+    def __init__(self, ch: _Channel, fn, args, kwargs):
+        self.ch, self.fn, self.args, self.kwargs = ch, fn, args, kwargs
+        self.gen = None
+        self.slot = None
+
+
+class BatchScheduler(Scheduler):
+    """A `Scheduler` whose `engine.synthesize` jobs run together, one batch slot each.
+
+    The model thread loops: take new jobs (other kinds, e.g. reference encoding, run whole right
+    away), give waiting synthesize jobs the free slots, advance every running job until it waits
+    for frames (prefill, codec decode and handing segments out happen here), then run one batched
+    decode step. A job keeps its slot across its text chunks; a finished or cancelled job frees it.
+    """
+
+    def __init__(self, engine, max_batch: int, name: str = "model-worker"):
+        from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
+
+        self.engine = engine
+        self.batch = BatchGenerator(engine.lm, max_batch, compile=engine.compile)
+        self._slots = [Slot(self.batch, i) for i in range(max_batch)]
+        self._free = list(reversed(range(max_batch)))
+        self._waiting: deque[_BatchJob] = deque()
+        self._running: list[_BatchJob] = []
+        super().__init__(name)
+
+    def _submit(self, ch, fn, args, kwargs):
+        if fn == self.engine.synthesize:  # bound methods compare by object and function
+            self._jobs.put(_BatchJob(ch, fn, args, kwargs))
+        else:
+            super()._submit(ch, fn, args, kwargs)
+
+    def _run(self):
+        while True:
+            self._take(block=not self._running and not self._waiting)
+            while self._waiting and self._free:
+                job = self._waiting.popleft()
+                job.slot = self._slots[self._free.pop()]
+                self._running.append(job)
+            self._running = [job for job in self._running if self._advance(job)]
+            if self._running:
+                try:
+                    self.batch.step()
+                except BaseException as e:  # noqa: BLE001 - the step is shared: every running job fails
+                    for job in self._running:
+                        self._finish(job, ("error", e))
+                    self._running = []
+
+    def _take(self, block: bool):
+        """Queue new synthesize jobs; run any other job to completion now."""
+        while True:
+            try:
+                item = self._jobs.get(block=block)
+            except queue.Empty:
+                return
+            block = False
+            if isinstance(item, _BatchJob):
+                self._waiting.append(item)
+            else:
+                item()
+
+    def _advance(self, job: _BatchJob) -> bool:
+        """Run the job until it waits for the batch; False once it is over (slot freed)."""
+        from fish_speech.models.text2semantic.generate import WAIT
+
+        result = ("end", _END)
+        try:
+            while not job.ch.stop.is_set():
+                if job.gen is None:
+                    job.gen = job.fn(*job.args, generator=job.slot, **job.kwargs)
+                item = next(job.gen)
+                if item is WAIT:
+                    return True
+                job.ch.send("item", item)
+        except StopIteration:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
+            result = ("error", e)
+        self._finish(job, result)
+        return False
+
+    def _finish(self, job: _BatchJob, result):
+        try:
+            if job.gen is not None:
+                job.gen.close()  # releases the slot's row if it was mid-chunk
+        finally:
+            self.batch.release(job.slot.index)
+            self._free.append(job.slot.index)
+            with self._lock:
+                self._pending -= 1
+            job.ch.send(*result)

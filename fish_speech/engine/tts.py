@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from fish_speech.engine.types import Reference, Segment, TTSRequest
-from fish_speech.models.text2semantic.generate import Generator
+from fish_speech.models.text2semantic.batch import Slot
+from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import LanguageModel, load_language_model, pick_device
-from fish_speech.models.text2semantic.long_form import generate_long, seed_everything
+from fish_speech.models.text2semantic.long_form import generate_long
 from fish_speech.models.vqgan.codec import Codec, StreamingDecoder
 from fish_speech.text.normalize import normalize_text
 
@@ -31,6 +32,7 @@ class TTSEngine:
         self.device = lm.device
         self.sample_rate = codec.sample_rate
         self.generator = Generator(lm, compile=compile)
+        self.compile = compile
         self.load_timings: dict = {}
 
     @classmethod
@@ -50,12 +52,16 @@ class TTSEngine:
         codes = self.codec.encode(audio, sample_rate)
         return Reference(codes=np.asarray(codes.cpu(), dtype=np.int32), text=text)
 
-    def synthesize(self, request: TTSRequest) -> Iterator[Segment]:
-        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk."""
+    def synthesize(self, request: TTSRequest, generator: Generator | Slot | None = None) -> Iterator[Segment]:
+        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk.
+
+        `generator` (a batch `Slot`, see `BatchScheduler`) runs the request in one row of a batch;
+        then `WAIT` items come between segments while the batch computes frames."""
         start = time.perf_counter()
         s = request.sampling
-        seed_everything(s.seed)
-        self.generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty)
+        generator = generator or self.generator
+        generator.seed(s.seed)
+        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty)
         text = normalize_text(request.text, "auto") if request.normalize else request.text
         refs = [(r.text, r.codes) for r in request.references]
         # Streaming starts small: the first piece goes out after FIRST_FRAMES frames (a lower time to
@@ -68,7 +74,10 @@ class TTSEngine:
         decoder = None
         gen_s = dec_s = 0.0
         mark = time.perf_counter()
-        for block in generate_long(self.generator, text, refs, s.max_new_tokens, request.chunk_length, sync_every=step):
+        for block in generate_long(generator, text, refs, s.max_new_tokens, request.chunk_length, sync_every=step):
+            if block is WAIT:  # batched: other requests run meanwhile; the wait counts as generation time
+                yield WAIT
+                continue
             gen_s += time.perf_counter() - mark
             if decoder is None:  # one causal decode across chunks: joins carry their left context
                 decoder = StreamingDecoder(self.codec)

@@ -73,7 +73,7 @@ def _load_agent(args, engine, limits):
 
 def build_backend(args):
     """Load the models and wrap them for the routes."""
-    from fish_speech.engine.scheduler import Scheduler
+    from fish_speech.engine.scheduler import make_scheduler
     from fish_speech.engine.tts import TTSEngine
     from fish_speech.fields import Limits
     from fish_speech.references import ReferenceLibrary
@@ -87,7 +87,7 @@ def build_backend(args):
     engine = TTSEngine.load(args.llama_checkpoint_path, args.decoder_checkpoint_path,
                             device=args.device, half=args.half, compile=args.compile)
     agent = _load_agent(args, engine, limits)
-    backend = Backend(engine, Scheduler(), None, limits, args.ref_data_dir, agent=agent)
+    backend = Backend(engine, make_scheduler(engine), None, limits, args.ref_data_dir, agent=agent)
     backend.library = ReferenceLibrary(backend.encode_bytes, root=args.references_dir)
     return backend
 

@@ -16,10 +16,11 @@ from torch import Tensor
 
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.loader import LanguageModel
-from fish_speech.models.text2semantic.sampling import sample
+from fish_speech.models.text2semantic.sampling import sample, seed_value
 
 WINDOW = 16  # repetition-penalty history, in frames
 VALID_CODES = 1000  # the codec's FSQ has 8*5*5*5 ids; the LM could name 1024
+WAIT = object()  # what a batch slot yields while the batch has yet to compute its next block
 
 
 class MainHead:
@@ -41,19 +42,37 @@ class MainHead:
         self.bias[-1] = float("-inf")
 
 
+def sampling_tables(lm: LanguageModel) -> tuple[MainHead, Tensor]:
+    """The main-token head and the codebook bias (0 for codec-valid codes, -inf for the rest)."""
+    args, tok = lm.args, lm.tokenizer
+    valid = min(VALID_CODES, args.codebook_size)
+    head = MainHead(lm.model, torch.tensor(list(range(tok.semantic_begin_id, tok.semantic_begin_id + valid))
+                                           + [tok.im_end_id]))
+    code_bias = torch.full((args.codebook_size,), float("-inf"), device=lm.device, dtype=lm.dtype)
+    code_bias[:valid] = 0
+    return head, code_bias
+
+
 def dual_ar_frame(model, inp: Tensor, input_pos: Tensor, full: bool, knobs: tuple, window: Tensor | None,
-                  head: MainHead, code_bias: Tensor) -> Tensor:
-    """One frame: slow step -> main token -> fast steps for codebooks 1..N-1. Returns [B, N+1] int32."""
+                  head: MainHead, code_bias: Tensor, main_bias: Tensor | None = None,
+                  noise: tuple[Tensor, Tensor] | None = None, slot: int | None = None) -> Tensor:
+    """One frame: slow step -> main token -> fast steps for codebooks 1..N-1. Returns [B, N+1] int32.
+
+    Batched use (`BatchGenerator`): knobs [B], `main_bias` [B, K+1], `noise` = (main [B, K+1],
+    codes [B, N-1, C]) drawn per row beforehand, `slot` = the cache row of a B=1 prefill."""
     temperature, top_p, penalty = knobs
-    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight)
+    main_bias = head.bias if main_bias is None else main_bias
+    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, slot)
     history = None if window is None else head.local[window[:, 0]]
-    main = head.ids[sample(logits, temperature, top_p, penalty, history, head.bias).long()].to(torch.int32)
+    drawn = sample(logits, temperature, top_p, penalty, history, main_bias, None if noise is None else noise[0])
+    main = head.ids[drawn.long()].to(torch.int32)
     code = (main - model.semantic_begin_id).clamp(min=0)
     codes = [main, code]
-    model.forward_fast(hidden, 0)  # fills fast cache slot 0 with the slow hidden state
+    model.forward_fast(hidden, 0, slot)  # fills fast cache slot 0 with the slow hidden state
     for k in range(1, model.args.num_codebooks):
-        logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k)
-        code = sample(logits, temperature, top_p, penalty, None if window is None else window[:, k + 1], code_bias)
+        logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k, slot)
+        code = sample(logits, temperature, top_p, penalty, None if window is None else window[:, k + 1], code_bias,
+                      None if noise is None else noise[1][:, k - 1])
         codes.append(code)
     return torch.stack(codes, dim=1).to(torch.int32)
 
@@ -83,17 +102,18 @@ class Generator:
         self.lm, self.model = lm, lm.model
         args, dev, tok = lm.args, lm.device, lm.tokenizer
         self.n = args.num_codebooks
-        self.model.setup_caches(1, args.max_seq_len)
-        valid = min(VALID_CODES, args.codebook_size)
-        self.head = MainHead(self.model, torch.tensor(list(range(tok.semantic_begin_id, tok.semantic_begin_id + valid))
-                                                      + [tok.im_end_id]))
-        self.code_bias = torch.full((args.codebook_size,), float("-inf"), device=dev, dtype=lm.dtype)
-        self.code_bias[:valid] = 0
+        self.caches = self.model.setup_caches(1, args.max_seq_len)
+        self.head, self.code_bias = sampling_tables(lm)
         self.window = torch.zeros(1, self.n + 1, WINDOW, dtype=torch.long, device=dev)
         self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
         self.step = compile_step(decode_step, dev) if compile else decode_step
         self.cuda_graphs = compile and dev.type == "cuda"
+
+    def seed(self, seed: int | None):
+        """Seed the global RNG this generator draws from (None: keep drawing)."""
+        if seed is not None:
+            torch.manual_seed(seed_value(seed))
 
     def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
         for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
@@ -112,6 +132,7 @@ class Generator:
             raise FishError(413, "text", f"prompt is {t} tokens, the model's context is {self.lm.args.max_seq_len}")
         budget = room if max_new_tokens <= 0 else min(max_new_tokens, room)
         self.end_frame = None
+        model.use_caches(self.caches)  # the model may have served a batch since
         self.window.zero_()
         out = torch.zeros(self.n + 1, budget, dtype=torch.int32, device=dev)
         frame = dual_ar_frame(model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs,
@@ -131,6 +152,7 @@ class Generator:
                         yield block[:, :cut]
                     return
                 yield block
+                model.use_caches(self.caches)
                 start = i
                 if i == budget:
                     return

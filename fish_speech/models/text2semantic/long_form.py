@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from fish_speech.errors import FishError
-from fish_speech.models.text2semantic.generate import Generator
+from fish_speech.models.text2semantic.generate import WAIT, Generator
+from fish_speech.models.text2semantic.sampling import seed_value
 from fish_speech.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
 from fish_speech.text.split import split_text
 
@@ -39,8 +40,7 @@ def split_chunks(text: str, chunk_length: int) -> list[str]:
 def seed_everything(seed: int | None):
     if seed is None:
         return
-    seed = min(abs(int(seed)), 2**31)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+    torch.manual_seed(seed_value(seed))  # also seeds every CUDA device
 
 
 def generate_long(
@@ -52,7 +52,8 @@ def generate_long(
     sync_every: int = 8,
     max_length: int = MAX_LENGTH,
 ) -> Iterator[CodesBlock]:
-    """Yield the codes of every chunk as they are generated. Sampling knobs are set on `generator`."""
+    """Yield the codes of every chunk as they are generated. Sampling knobs are set on `generator`
+    (a `Generator`, or a batch `Slot`, whose `WAIT` items are passed on)."""
     lm = generator.lm
     tok, n = lm.tokenizer, lm.args.num_codebooks
     max_length = min(max_length, lm.args.max_seq_len)
@@ -64,6 +65,9 @@ def generate_long(
         prompt = torch.cat(prompts + select_context(history, budget), dim=1)
         frames = []
         for block in generator.generate(prompt, max_new_tokens, sync_every):
+            if block is WAIT:  # a batch slot: frames still being computed
+                yield WAIT
+                continue
             frames.append(block)
             yield CodesBlock(index, chunk, block[1:].numpy(), False)
         if generator.end_frame is not None:

@@ -38,9 +38,10 @@ def rope_table(positions: int, head_dim: int, base: float) -> Tensor:
 
 
 def apply_rope(x: Tensor, table: Tensor) -> Tensor:
-    """Rotate adjacent pairs of x [B, S, H, hd] by table [S, hd/2, 2] (interleaved convention)."""
+    """Rotate adjacent pairs of x [B, S, H, hd] by table [S, hd/2, 2], or [B, S, hd/2, 2] for per-row
+    positions (interleaved convention)."""
     xs = x.float().reshape(*x.shape[:-1], -1, 2)
-    t = table.float().view(1, xs.size(1), 1, xs.size(3), 2)
+    t = table.float().view(-1 if table.dim() == 4 else 1, xs.size(1), 1, xs.size(3), 2)
     out = torch.stack(
         [xs[..., 0] * t[..., 0] - xs[..., 1] * t[..., 1], xs[..., 1] * t[..., 0] + xs[..., 0] * t[..., 1]], dim=-1
     )
@@ -54,10 +55,19 @@ class KVCache(nn.Module):
         self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
 
-    def update(self, input_pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        self.k_cache.index_copy_(2, input_pos, k)
-        self.v_cache.index_copy_(2, input_pos, v)
-        return self.k_cache, self.v_cache
+    def update(self, input_pos: Tensor, k: Tensor, v: Tensor, slot: int | None = None) -> tuple[Tensor, Tensor]:
+        """Write k, v [B, H, S, hd] at `input_pos`: [S] shared by every row, or [B, S] per row.
+
+        `slot` writes (and returns) only that cache row, for a B=1 input into a batched cache."""
+        kc, vc = (self.k_cache, self.v_cache) if slot is None else (self.k_cache[slot : slot + 1], self.v_cache[slot : slot + 1])
+        if input_pos.dim() == 1:
+            kc.index_copy_(2, input_pos, k)
+            vc.index_copy_(2, input_pos, v)
+        else:  # rows sit at different positions: row b writes at input_pos[b]
+            rows = torch.arange(k.shape[0], device=k.device).unsqueeze(1)
+            kc[rows, :, input_pos] = k.transpose(1, 2)
+            vc[rows, :, input_pos] = v.transpose(1, 2)
+        return kc, vc
 
 
 class Attention(nn.Module):
@@ -69,8 +79,11 @@ class Attention(nn.Module):
         self.wo = nn.Linear(args.dim, args.dim, bias=False)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None) -> Tensor:
-        """mask None: plain causal attention over x itself (prefill from position 0, or no cache)."""
+    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None,
+                slot: int | None = None) -> Tensor:
+        """mask None: plain causal attention over x itself (prefill from position 0, or no cache).
+
+        With a mask, x's rows are the cache's rows (or `slot`'s one row) and attend over the whole cache."""
         b, s, _ = x.shape
         q_w, kv_w = self.n_head * self.head_dim, self.n_kv * self.head_dim
         q, k, v = self.wqkv(x).split([q_w, kv_w, kv_w], dim=-1)
@@ -78,7 +91,7 @@ class Attention(nn.Module):
         k = apply_rope(k.view(b, s, self.n_kv, self.head_dim), rope)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         if self.kv_cache is not None and input_pos is not None:
-            k_all, v_all = self.kv_cache.update(input_pos, k, v)
+            k_all, v_all = self.kv_cache.update(input_pos, k, v, slot)
             if mask is not None:  # decode: attend over the whole static cache, masked
                 k, v = k_all, v_all
         groups = self.n_head // self.n_kv  # query head h reads kv head h // groups
@@ -113,8 +126,9 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
         self.attention_norm = RMSNorm(args.dim, args.norm_eps)
 
-    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None) -> Tensor:
-        h = x + self.attention(self.attention_norm(x), rope, input_pos, mask)
+    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None,
+                slot: int | None = None) -> Tensor:
+        h = x + self.attention(self.attention_norm(x), rope, input_pos, mask, slot)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -144,22 +158,41 @@ class DualARTransformer(nn.Module):
         self.cache_len = 0
 
     # ---- caches -------------------------------------------------------------------------
-    def setup_caches(self, max_batch_size: int = 1, max_seq_len: int | None = None, dtype=None):
+    def setup_caches(self, max_batch_size: int = 1, max_seq_len: int | None = None, dtype=None) -> list[KVCache]:
+        """Install static caches for `max_batch_size` rows (kept if the installed ones fit); returns them."""
         max_seq_len = max_seq_len or self.args.max_seq_len
         length = (max_seq_len + 7) // 8 * 8
-        if self.cache_len >= length and self.layers[0].attention.kv_cache is not None:
-            return
+        current = self.caches()
+        if self.cache_len >= length and current[0] is not None and current[0].k_cache.shape[0] == max_batch_size:
+            return current
+        caches = self.make_caches(max_batch_size, length, dtype)
+        self.use_caches(caches)
+        return caches
+
+    def make_caches(self, batch: int, max_seq_len: int, dtype=None) -> list[KVCache]:
+        """New caches (slow layers, then fast layers) without installing them: several generators can
+        share one model, each installing its own caches before it runs (`use_caches`)."""
+        length = (max_seq_len + 7) // 8 * 8
         dtype = dtype or self.embeddings.weight.dtype
         device = self.embeddings.weight.device
-        for layer in self.layers:
-            a = layer.attention
-            a.kv_cache = KVCache(max_batch_size, a.n_kv, length, a.head_dim, dtype, device)
-        for layer in self.fast_layers:
-            a = layer.attention
-            a.kv_cache = KVCache(max_batch_size, a.n_kv, self.args.num_codebooks, a.head_dim, dtype, device)
-        self.register_buffer("key_positions", torch.arange(length, device=device), persistent=False)
-        self.register_buffer("fast_key_positions", torch.arange(self.args.num_codebooks, device=device), persistent=False)
-        self.cache_len = length
+        slow = [KVCache(batch, l.attention.n_kv, length, l.attention.head_dim, dtype, device) for l in self.layers]
+        fast = [KVCache(batch, l.attention.n_kv, self.args.num_codebooks, l.attention.head_dim, dtype, device)
+                for l in self.fast_layers]
+        return slow + fast
+
+    def caches(self) -> list:
+        return [layer.attention.kv_cache for layer in [*self.layers, *self.fast_layers]]
+
+    def use_caches(self, caches: list[KVCache]):
+        for layer, cache in zip([*self.layers, *self.fast_layers], caches):
+            layer.attention.kv_cache = cache
+        length = caches[0].k_cache.shape[2]
+        if self.cache_len != length:
+            device = self.embeddings.weight.device
+            self.register_buffer("key_positions", torch.arange(length, device=device), persistent=False)
+            self.register_buffer("fast_key_positions", torch.arange(self.args.num_codebooks, device=device),
+                                 persistent=False)
+            self.cache_len = length
 
     # ---- slow transformer ---------------------------------------------------------------
     def embed(self, inp: Tensor) -> Tensor:
@@ -173,30 +206,39 @@ class DualARTransformer(nn.Module):
     def output_weight(self) -> Tensor:
         return self.output.weight if hasattr(self, "output") else self.embeddings.weight
 
-    def forward_slow(self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward_slow(self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None,
+                     slot: int | None = None) -> tuple[Tensor, Tensor]:
         """Run the slow stack. `full` = prefill from position 0 (causal over the input itself).
 
-        Returns (logits of the last position [B, V], pre-norm hidden of the last position [B, 1, Df]).
-        `head` ([K, D], rows of the output matrix) computes logits for those K ids only.
+        `input_pos` is [S], the positions of inp's S columns; for a one-column decode (inp [B, N+1, 1])
+        it is [B], one position per row (the same thing when B = 1). `slot` runs a B=1 input in that
+        row of a batched cache. Returns (logits of the last position [B, V], pre-norm hidden of the
+        last position [B, 1, Df]). `head` ([K, D], rows of the output matrix) computes logits for
+        those K ids only.
         """
         x = self.embed(inp)
+        if not full and inp.shape[-1] == 1:
+            input_pos = input_pos.view(-1, 1)  # [B, 1]: per-row positions
         rope = self.freqs_cis[input_pos]
-        mask = None if full else (self.key_positions <= input_pos.view(-1, 1)).view(1, 1, len(input_pos), -1)
+        mask = None
+        if not full:  # [1 or B, 1, S, L]: each row sees its own keys up to its position
+            mask = (self.key_positions <= input_pos.unsqueeze(-1)).view(-1, 1, x.shape[1], self.key_positions.shape[0])
         for layer in self.layers:
-            x = layer(x, rope, input_pos, mask)
+            x = layer(x, rope, input_pos, mask, slot)
         x = x[:, -1:]
         hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
         logits = F.linear(self.norm(x), self.output_weight() if head is None else head)
         return logits[:, 0], hidden
 
     # ---- fast transformer ---------------------------------------------------------------
-    def forward_fast(self, x: Tensor, pos: int) -> Tensor:
-        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C]."""
+    def forward_fast(self, x: Tensor, pos: int, slot: int | None = None) -> Tensor:
+        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C].
+        Every row is at the same codebook; `slot` runs a B=1 input in that row of a batched cache."""
         input_pos = self.fast_key_positions[pos : pos + 1]
         mask = (self.fast_key_positions <= pos).view(1, 1, 1, -1)
         rope = self.fast_freqs_cis[pos : pos + 1]
         for layer in self.fast_layers:
-            x = layer(x, rope, input_pos, mask)
+            x = layer(x, rope, input_pos, mask, slot)
         return self.fast_output(self.fast_norm(x))[:, 0]
 
     # ---- training-style forward (tests and reference only) ------------------------------

@@ -2,14 +2,20 @@
 
 Order: repetition penalty over a history window -> top-p on the untempered distribution ->
 temperature -> softmax -> exponential race (argmax of probs / Exp(1) noise, which is a categorical
-draw). temperature 0 switches to argmax of the penalised logits. All knobs are 0-d tensors so that
-changing them never triggers a recompile, and nothing here syncs with the host.
+draw). temperature 0 switches to argmax of the penalised logits. All knobs are tensors so that
+changing them never triggers a recompile, and nothing here syncs with the host: 0-d (one request)
+or [B] (one value per row of a batch).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+
+def seed_value(seed: int) -> int:
+    """What a request's seed becomes for torch (upstream's clamp)."""
+    return min(abs(int(seed)), 2**31)
 
 
 def apply_repetition_penalty(logits: Tensor, history: Tensor, penalty: Tensor) -> Tensor:
@@ -28,6 +34,12 @@ def apply_top_p(logits: Tensor, top_p: Tensor) -> Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
+def _per_row(knob: Tensor, logits: Tensor) -> Tensor:
+    """A [B] knob as a [B, 1] column in the logits' dtype (what a 0-d knob amounts to, so a batched
+    row computes in the same precision as a lone request); a 0-d knob as is."""
+    return knob if knob.dim() == 0 else knob.to(logits.dtype).unsqueeze(-1)
+
+
 def sample(
     logits: Tensor,
     temperature: Tensor,
@@ -35,11 +47,16 @@ def sample(
     penalty: Tensor,
     history: Tensor | None = None,
     bias: Tensor | None = None,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """logits [B, V] -> token ids [B] (int32).
 
-    `bias` (0 / -inf per id) restricts which ids may be drawn; `history` [B, W] feeds the penalty.
+    `bias` (0 / -inf per id, [V] or [B, V]) restricts which ids may be drawn; `history` [B, W] feeds
+    the penalty. `noise` (Exp(1) draws shaped like logits) replaces the draw from the global RNG, so
+    a batch row can use its own generator.
     """
+    sampled = temperature > 0  # 0-d or [B], like the [B] results it picks between
+    temperature, top_p, penalty = (_per_row(k, logits) for k in (temperature, top_p, penalty))
     if bias is not None:
         logits = logits + bias
     if history is not None:
@@ -48,6 +65,7 @@ def sample(
     logits = apply_top_p(logits, top_p)
     logits = logits / torch.clamp(temperature, min=1e-5)
     probs = torch.softmax(logits, dim=-1)
-    noise = torch.empty_like(probs).exponential_(1)
+    if noise is None:
+        noise = torch.empty_like(probs).exponential_(1)
     drawn = (probs / noise).argmax(-1)
-    return torch.where(temperature > 0, drawn, greedy).to(torch.int32)
+    return torch.where(sampled, drawn, greedy).to(torch.int32)
