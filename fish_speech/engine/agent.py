@@ -26,7 +26,7 @@ from fish_speech.agent.prompt import build_prompt
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
 from fish_speech.engine.types import Reference
 from fish_speech.fields import Limits
-from fish_speech.models.text2semantic.long_form import seed_everything
+from fish_speech.models.text2semantic.sampling import seed_everything
 from fish_speech.models.vqgan.codec import StreamingDecoder
 from fish_speech.references import ReferenceLibrary
 from fish_speech.store.base import ConversationStore

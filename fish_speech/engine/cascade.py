@@ -25,7 +25,7 @@ from fish_speech.engine.agent import default_system_message, env_int
 from fish_speech.engine.types import Reference, Sampling, TTSRequest
 from fish_speech.errors import FishError, bad_input
 from fish_speech.fields import Limits
-from fish_speech.models.text2semantic.long_form import seed_everything
+from fish_speech.models.text2semantic.sampling import seed_everything
 from fish_speech.references import ReferenceLibrary
 from fish_speech.store.base import ConversationStore
 from fish_speech.store.conversation import Message, TextPart, VQPart

@@ -90,27 +90,32 @@ def decode_bytes(value: Any, field: str) -> bytes:
     raise FishError(400, field, "must be base64 text (JSON) or raw bytes (msgpack)")
 
 
-def _jsonable(value: Any) -> Any:
-    """Make msgpack-friendly data JSON-friendly: bytes → base64, arrays → lists."""
+def _convert(value: Any, leaf) -> Any:
+    """Walk dicts, lists and tuples, turning each other value with `leaf`."""
+    if isinstance(value, dict):
+        return {k: _convert(v, leaf) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_convert(v, leaf) for v in value]
+    return leaf(value)
+
+
+def _packable_leaf(value: Any) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _json_leaf(value: Any) -> Any:
+    """msgpack-friendly data made JSON-friendly: bytes become base64, arrays lists."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+    return _packable_leaf(value)
+
+
+def _jsonable(value: Any) -> Any:
+    return _convert(value, _json_leaf)
 
 
 def _packable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {k: _packable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_packable(v) for v in value]
-    return value
+    return _convert(value, _packable_leaf)
 
 
 def reply(request: Request, data: dict, status: int = 200) -> Response:

@@ -67,9 +67,6 @@ class Message:
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
-    def text_only(self) -> Message:
-        return Message(self.role, [p for p in self.parts if isinstance(p, TextPart)])
-
 
 @dataclass
 class Conversation:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.loader import LanguageModel
-from fish_speech.models.text2semantic.sampling import sample, seed_value
+from fish_speech.models.text2semantic.sampling import sample, seed_everything
 
 WINDOW = 16  # repetition-penalty history, in frames
 VALID_CODES = 1000  # the codec's FSQ has 8*5*5*5 ids; the LM could name 1024
@@ -100,7 +100,7 @@ class Generator:
 
     def __init__(self, lm: LanguageModel, compile: bool = False):
         self.lm, self.model = lm, lm.model
-        args, dev, tok = lm.args, lm.device, lm.tokenizer
+        args, dev = lm.args, lm.device
         self.n = args.num_codebooks
         self.caches = self.model.setup_caches(1, args.max_seq_len)
         self.head, self.code_bias = sampling_tables(lm)
@@ -112,8 +112,7 @@ class Generator:
 
     def seed(self, seed: int | None):
         """Seed the global RNG this generator draws from (None: keep drawing)."""
-        if seed is not None:
-            torch.manual_seed(seed_value(seed))
+        seed_everything(seed)
 
     def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
         for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):

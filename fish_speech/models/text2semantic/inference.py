@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     def work():
         from fish_speech.models.text2semantic.generate import Generator
         from fish_speech.models.text2semantic.loader import load_language_model
-        from fish_speech.models.text2semantic.long_form import generate_long, seed_everything
+        from fish_speech.models.text2semantic.long_form import generate_long
+        from fish_speech.models.text2semantic.sampling import seed_everything
 
         check_sampling(a)
         refs = [(t, load_codes(p, "prompt_tokens")) for t, p in zip(a.prompt_text, a.prompt_tokens)]

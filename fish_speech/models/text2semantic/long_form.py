@@ -14,7 +14,6 @@ import torch
 
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.generate import WAIT, Generator
-from fish_speech.models.text2semantic.sampling import seed_value
 from fish_speech.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
 from fish_speech.text.split import split_text
 
@@ -35,12 +34,6 @@ def split_chunks(text: str, chunk_length: int) -> list[str]:
     if not chunks:
         raise FishError(400, "text", "nothing to speak: the text is empty after cleaning")
     return chunks
-
-
-def seed_everything(seed: int | None):
-    if seed is None:
-        return
-    torch.manual_seed(seed_value(seed))  # also seeds every CUDA device
 
 
 def generate_long(

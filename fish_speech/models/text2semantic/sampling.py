@@ -18,6 +18,12 @@ def seed_value(seed: int) -> int:
     return min(abs(int(seed)), 2**31)
 
 
+def seed_everything(seed: int | None):
+    """Seed the global RNG (every device) for a reproducible run; None keeps drawing."""
+    if seed is not None:
+        torch.manual_seed(seed_value(seed))
+
+
 def apply_repetition_penalty(logits: Tensor, history: Tensor, penalty: Tensor) -> Tensor:
     """Divide positive and multiply negative logits of every id in `history` [B, W] by `penalty`."""
     score = logits.gather(-1, history)
