@@ -97,12 +97,16 @@ def main(argv=None):
         t = time.perf_counter()
         codec = Codec.load(codec_path, device=str(dev))
         result["codec_load_s"] = round(time.perf_counter() - t, 2)
-    result.update(device=str(dev), dtype=str(lm.dtype).replace("torch.", ""), compile=a.compile,
-                  lm_params=sum(p.numel() for p in lm.model.parameters()))
+    result.update(
+        device=str(dev),
+        dtype=str(lm.dtype).replace("torch.", ""),
+        compile=a.compile,
+        lm_params=sum(p.numel() for p in lm.model.parameters()),
+    )
     gen = Generator(lm, compile=a.compile)
     tok, n = lm.tokenizer, lm.args.num_codebooks
     base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 200, tok, n)], 1)
-    prompt = base[:, -a.prompt_tokens:]
+    prompt = base[:, -a.prompt_tokens :]
 
     def run(frames):
         return sum(b.shape[1] for b in gen.generate(prompt, frames, sync_every=16))
@@ -110,7 +114,9 @@ def main(argv=None):
     _, warm = timed(lambda: run(min(a.frames, 32)), dev)  # warm-up (compiles when --compile)
     result["warmup_s"] = round(warm, 2)
     with torch.inference_mode():
-        _, pre = timed(lambda: gen.model.forward_slow(prompt.to(dev)[None], torch.arange(prompt.shape[1], device=dev), True), dev)
+        _, pre = timed(
+            lambda: gen.model.forward_slow(prompt.to(dev)[None], torch.arange(prompt.shape[1], device=dev), True), dev
+        )
     result["prefill_s"] = round(pre, 4)
     result["prefill_tokens"] = prompt.shape[1]
     frames, dt = timed(lambda: run(a.frames), dev)
@@ -123,8 +129,13 @@ def main(argv=None):
         bg.head.bias[bg.head.local[tok.im_end_id]] = float("-inf")  # every request runs its full budget
         batch_run(bg, prompt, min(a.frames, 8), dev)  # warm-up
         frames, pre, dt = batch_run(bg, prompt, a.frames, dev)
-        result.update(batch=a.batch, batch_prefill_s=round(pre, 3), batch_frames=frames,
-                      batch_frames_per_s=round(frames / dt, 2), batch_frames_per_s_per_request=round(frames / dt / a.batch, 2))
+        result.update(
+            batch=a.batch,
+            batch_prefill_s=round(pre, 3),
+            batch_frames=frames,
+            batch_frames_per_s=round(frames / dt, 2),
+            batch_frames_per_s_per_request=round(frames / dt / a.batch, 2),
+        )
 
     secs = a.audio_seconds
     x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(44100 * secs)) / 44100)).astype(np.float32)

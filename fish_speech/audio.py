@@ -34,7 +34,18 @@ def to_codec_rate(audio: np.ndarray, sr: int, target: int = CODEC_SAMPLE_RATE) -
 
 
 __all__ = [
-    "CODEC_SAMPLE_RATE", "FORMATS", "SUPPORTED", "AudioStreamEncoder", "check_format",
-    "content_type", "decode_audio", "decode_base64", "decode_base64_audio", "encode_audio",
-    "extension", "output_rate", "to_codec_rate", "wav_header",
+    "CODEC_SAMPLE_RATE",
+    "FORMATS",
+    "SUPPORTED",
+    "AudioStreamEncoder",
+    "check_format",
+    "content_type",
+    "decode_audio",
+    "decode_base64",
+    "decode_base64_audio",
+    "encode_audio",
+    "extension",
+    "output_rate",
+    "to_codec_rate",
+    "wav_header",
 ]

@@ -21,9 +21,15 @@ MAX_CHUNK_BYTES = 700_000  # 933,336 base64 characters + the chunk's other keys:
 
 def audio_chunks(data: bytes, fmt: str, size: int, first_index: int = 0) -> list[dict]:
     """`data` cut into chunk objects of at most `size` raw bytes, numbered from `first_index`."""
-    return [{"type": "audio", "index": first_index + i, "format": fmt,
-             "audio": base64.b64encode(data[at:at + size]).decode("ascii")}
-            for i, at in enumerate(range(0, len(data), size))]
+    return [
+        {
+            "type": "audio",
+            "index": first_index + i,
+            "format": fmt,
+            "audio": base64.b64encode(data[at : at + size]).decode("ascii"),
+        }
+        for i, at in enumerate(range(0, len(data), size))
+    ]
 
 
 class AudioChunks:

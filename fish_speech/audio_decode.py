@@ -98,14 +98,38 @@ def _parse_ffmpeg_wav(out: bytes) -> tuple[np.ndarray, int]:
 
 def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float | None) -> bytes:
     protocol = "pipe" if data is not None else "file"
-    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error",
-           "-protocol_whitelist", protocol, "-format_whitelist", _FFMPEG_FORMATS, "-i", source]
+    cmd = [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        protocol,
+        "-format_whitelist",
+        _FFMPEG_FORMATS,
+        "-i",
+        source,
+    ]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds + 1:.3f}"]  # decode a bit past the limit, then judge
-    cmd += ["-vn", "-ac", "1", "-c:a", "pcm_f32le", "-map_metadata", "-1",
-            "-fflags", "+bitexact", "-f", "wav", "pipe:1"]
-    proc = subprocess.run(cmd, input=data if data is not None else b"", capture_output=True,
-                          timeout=FFMPEG_TIMEOUT_S, check=False)
+    cmd += [
+        "-vn",
+        "-ac",
+        "1",
+        "-c:a",
+        "pcm_f32le",
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-f",
+        "wav",
+        "pipe:1",
+    ]
+    proc = subprocess.run(
+        cmd, input=data if data is not None else b"", capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False
+    )
     if proc.returncode != 0:
         raise ValueError(proc.stderr.decode("utf-8", "replace")[-300:])
     return proc.stdout
@@ -129,8 +153,9 @@ def _decode_ffmpeg(data: bytes, max_seconds: float | None) -> tuple[np.ndarray, 
         return None
 
 
-def decode_audio(data: bytes, field: str = "audio", max_bytes: int | None = None,
-                 max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+def decode_audio(
+    data: bytes, field: str = "audio", max_bytes: int | None = None, max_seconds: float | None = None
+) -> tuple[np.ndarray, int]:
     """Any common audio file -> (float32 mono samples, sample rate).
 
     Stereo and multi-channel audio is averaged to mono. Raises FishError 400 for empty,
@@ -200,8 +225,9 @@ def decode_base64(text: str | bytes, field: str, max_bytes: int | None = None) -
         raise FishError(400, field, f"invalid base64: {err}") from None
 
 
-def decode_base64_audio(text: str | bytes, field: str = "audio", max_bytes: int | None = None,
-                        max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+def decode_base64_audio(
+    text: str | bytes, field: str = "audio", max_bytes: int | None = None, max_seconds: float | None = None
+) -> tuple[np.ndarray, int]:
     """`decode_base64` then `decode_audio`: the base64 is checked before any audio decoding."""
     data = decode_base64(text, field, max_bytes)
     return decode_audio(data, field, max_bytes=max_bytes, max_seconds=max_seconds)

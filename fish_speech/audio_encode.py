@@ -91,14 +91,23 @@ def wav_header(sample_rate: int, data_bytes: int | None) -> bytes:
     data = _UNKNOWN_SIZE if data_bytes is None else data_bytes
     riff = _UNKNOWN_SIZE if data_bytes is None else 36 + data_bytes
     fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
-    return b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt \
-        + b"data" + struct.pack("<I", data)
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data)
+    )
 
 
 def _mp3_settings(sample_rate: int) -> dict:
     # libsndfile maps compression_level c to kbps = top - c * (top - bottom) for each MPEG version.
-    top, bottom, kbps = (320, 32, MP3_KBPS) if sample_rate >= 32000 else \
-        (160, 8, 64) if sample_rate >= 16000 else (64, 8, 32)
+    top, bottom, kbps = (
+        (320, 32, MP3_KBPS) if sample_rate >= 32000 else (160, 8, 64) if sample_rate >= 16000 else (64, 8, 32)
+    )
     # CBR: without a Xing tag (streams) players estimate the length from the first frame.
     return {"bitrate_mode": "CONSTANT", "compression_level": (top - kbps) / (top - bottom)}
 

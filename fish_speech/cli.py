@@ -38,7 +38,11 @@ def load_codes(path: Path, field: str = "codes", num_codebooks: int = 8) -> np.n
     if codes.ndim == 3 and codes.shape[0] == 1:
         codes = codes[0]
     if codes.ndim != 2 or codes.shape[0] != num_codebooks or not np.issubdtype(codes.dtype, np.integer):
-        raise FishError(400, field, f"{path} must hold integer codes of shape [{num_codebooks}, T], got {codes.dtype} {list(codes.shape)}")
+        raise FishError(
+            400,
+            field,
+            f"{path} must hold integer codes of shape [{num_codebooks}, T], got {codes.dtype} {list(codes.shape)}",
+        )
     if codes.size and (codes.min() < 0 or codes.max() > 999):
         raise FishError(400, field, f"{path} has codes outside 0..999 (min {codes.min()}, max {codes.max()})")
     return codes

@@ -68,9 +68,7 @@ class Limits:
         d = cls()
         return cls(
             max_text_length=int(_env_number("MAX_TEXT_LENGTH", d.max_text_length, int)),
-            max_reference_bytes=int(
-                _env_number("MAX_REFERENCE_BYTES", d.max_reference_bytes, int)
-            ),
+            max_reference_bytes=int(_env_number("MAX_REFERENCE_BYTES", d.max_reference_bytes, int)),
             max_reference_seconds=_env_number("MAX_REFERENCE_SECONDS", d.max_reference_seconds),
             reference_url_timeout=_env_number("REFERENCE_URL_TIMEOUT", d.reference_url_timeout),
             max_new_tokens=int(_env_number("MAX_NEW_TOKENS_LIMIT", d.max_new_tokens, int)),
@@ -89,9 +87,7 @@ _CACHE_WORDS = {"on": True, "off": False, "on-demand": True, "never": False}
 TTS_RULES: dict[str, Rule] = {
     "text": Rule("str", doc="text to speak"),
     "reference_text": Rule("str", "", nullable=True, doc="transcript of the reference audio"),
-    "system_audio": Rule(
-        "str", None, nullable=True, doc="reference audio: base64 of an audio file, or an https URL"
-    ),
+    "system_audio": Rule("str", None, nullable=True, doc="reference audio: base64 of an audio file, or an https URL"),
     "reference_id": Rule("str", None, nullable=True, doc="name of a stored voice"),
     "streaming": Rule("bool", True, doc="send audio chunks as they are ready"),
     "format": Rule("str", "wav", choices=_formats, doc="audio file format"),
@@ -102,9 +98,7 @@ TTS_RULES: dict[str, Rule] = {
     "max_new_tokens": Rule("int", 0, 0, None, doc="most frames per text chunk, 0 = until the end"),
     "seed": Rule("int", None, 0, 2**32 - 1, nullable=True, doc="random seed for repeatable output"),
     "normalize": Rule("bool", True, doc="spell out numbers, dates and currency (English)"),
-    "use_memory_cache": Rule(
-        "bool", True, aliases=_CACHE_WORDS, doc="reuse encoded references, keyed by content"
-    ),
+    "use_memory_cache": Rule("bool", True, aliases=_CACHE_WORDS, doc="reuse encoded references, keyed by content"),
 }
 
 
@@ -175,9 +169,7 @@ def check_text(text: str, limits: Limits, name: str = "text") -> str:
     if not text.strip():
         raise bad_input(name, "must not be empty")
     if limits.max_text_length and len(text) > limits.max_text_length:
-        raise bad_input(
-            name, f"is {len(text)} characters long; the limit is {limits.max_text_length}"
-        )
+        raise bad_input(name, f"is {len(text)} characters long; the limit is {limits.max_text_length}")
     return text
 
 
@@ -189,9 +181,7 @@ def parse_tts(
     values, unknown = parse_fields(raw, TTS_RULES, ignore)
     check_text(values["text"], limits)
     if limits.max_new_tokens and values["max_new_tokens"] > limits.max_new_tokens:
-        raise bad_input(
-            "max_new_tokens", f"must be at most {limits.max_new_tokens}, got {values['max_new_tokens']}"
-        )
+        raise bad_input("max_new_tokens", f"must be at most {limits.max_new_tokens}, got {values['max_new_tokens']}")
     return values, unknown
 
 

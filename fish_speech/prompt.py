@@ -31,7 +31,9 @@ def encode_messages(messages: list[Message], tokenizer: FishTokenizer, num_codeb
     ids: list[int] = []
     code_cols: list[tuple[int, np.ndarray]] = []  # (start column, codes [N, F])
     for m in messages:
-        parts = ([f"{IM_START}{m.role}\n"] if m.add_im_start else []) + list(m.parts) + ([IM_END] if m.add_im_end else [])
+        parts = (
+            ([f"{IM_START}{m.role}\n"] if m.add_im_start else []) + list(m.parts) + ([IM_END] if m.add_im_end else [])
+        )
         for part in parts:
             if isinstance(part, str):
                 ids.extend(tokenizer.encode(part))
@@ -40,7 +42,9 @@ def encode_messages(messages: list[Message], tokenizer: FishTokenizer, num_codeb
             if codes.ndim == 3 and codes.shape[0] == 1:
                 codes = codes[0]
             if codes.ndim != 2 or codes.shape[0] < num_codebooks:
-                raise FishError(400, "codes", f"prompt codes must be [{num_codebooks}, frames], got {list(codes.shape)}")
+                raise FishError(
+                    400, "codes", f"prompt codes must be [{num_codebooks}, frames], got {list(codes.shape)}"
+                )
             codes = codes[:num_codebooks].astype(np.int64)
             if codes.size and (codes.min() < 0 or codes.max() > 1023):
                 raise FishError(400, "codes", "prompt codes must lie in 0..1023")

@@ -99,7 +99,11 @@ class RefData:
         if emotion:
             _plain_name(emotion, "emotion")
             if emotion not in emotions:
-                raise FishError(404, "emotion", f"speaker {speaker!r} has no emotion {emotion!r} (has: {', '.join(sorted(emotions))})")
+                raise FishError(
+                    404,
+                    "emotion",
+                    f"speaker {speaker!r} has no emotion {emotion!r} (has: {', '.join(sorted(emotions))})",
+                )
             clips = emotions[emotion]
         else:
             clips = [c for group in emotions.values() for c in group]

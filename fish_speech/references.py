@@ -28,7 +28,9 @@ def valid_id(ref_id) -> bool:
 
 
 class ReferenceLibrary:
-    def __init__(self, encode: Callable[[bytes, str], Reference], root: str | Path = "references", cache_size: int = 128):
+    def __init__(
+        self, encode: Callable[[bytes, str], Reference], root: str | Path = "references", cache_size: int = 128
+    ):
         self.encode = encode
         self.root = Path(root)
         self.cache_size = cache_size
@@ -59,7 +61,9 @@ class ReferenceLibrary:
     # ---- named voices ---------------------------------------------------------------------
     def folder(self, ref_id, field: str = "reference_id") -> Path:
         if not valid_id(ref_id):
-            raise FishError(400, field, "must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+            raise FishError(
+                400, field, "must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+            )
         root = self.root.resolve()
         path = (root / ref_id).resolve()
         if path.parent != root:

@@ -87,6 +87,8 @@ class FishTokenizer:
     def save(self, directory: str | Path, ranks: dict[bytes, int]):
         """Write `tokenizer.tiktoken` + `special_tokens.json` in the official layout."""
         directory = Path(directory)
-        lines = [f"{base64.b64encode(tok).decode()} {rank}" for tok, rank in sorted(ranks.items(), key=lambda kv: kv[1])]
+        lines = [
+            f"{base64.b64encode(tok).decode()} {rank}" for tok, rank in sorted(ranks.items(), key=lambda kv: kv[1])
+        ]
         (directory / "tokenizer.tiktoken").write_text("\n".join(lines) + "\n")
         (directory / "special_tokens.json").write_text(json.dumps(self.special, indent=2, ensure_ascii=False))

@@ -82,8 +82,7 @@ def max_concurrency(current: int = 1) -> int:
     try:
         return max(1, int(env_float("MAX_CONCURRENCY", 1)))
     except ValueError:
-        log.warning("MAX_CONCURRENCY=%r is not a number; taking one job at a time",
-                    os.environ.get("MAX_CONCURRENCY"))
+        log.warning("MAX_CONCURRENCY=%r is not a number; taking one job at a time", os.environ.get("MAX_CONCURRENCY"))
         return 1
 
 
@@ -119,8 +118,13 @@ class Worker:
             from fish_speech.engine.tts import TTSEngine
 
             t0 = time.perf_counter()
-            engine = TTSEngine.load(llama, codec, device=os.environ.get("DEVICE") or None,
-                                    half=env_flag("HALF"), compile=env_flag("COMPILE"))
+            engine = TTSEngine.load(
+                llama,
+                codec,
+                device=os.environ.get("DEVICE") or None,
+                half=env_flag("HALF"),
+                compile=env_flag("COMPILE"),
+            )
             log.info("models loaded in %.1f s on %s", time.perf_counter() - t0, engine.device)
         except Exception as err:  # noqa: BLE001 - reported to every job instead
             log.exception("loading the models failed")
@@ -144,8 +148,12 @@ class Worker:
         """ReferenceLibrary's encoder: runs on the model thread, only on a cache miss."""
         self.encodes += 1
         limits = self.limits
-        samples, sr = audio_io.decode_audio(data, "system_audio", max_bytes=limits.max_reference_bytes or None,
-                                            max_seconds=limits.max_reference_seconds or None)
+        samples, sr = audio_io.decode_audio(
+            data,
+            "system_audio",
+            max_bytes=limits.max_reference_bytes or None,
+            max_seconds=limits.max_reference_seconds or None,
+        )
         return self.engine.encode_reference(samples, sr, text)
 
 
@@ -200,9 +208,13 @@ async def resolve_references(values: dict, worker: Worker) -> tuple[list, dict]:
         fetch = fetch_url if source.startswith(("https://", "http://")) else decode_base64
         data = await asyncio.to_thread(fetch, source, worker.limits)
     refs, encoded = await worker.scheduler.call(
-        worker.lookup, values["reference_id"], data, values["reference_text"] or "", values["use_memory_cache"])
-    info = {"reference_id": values["reference_id"], "uploaded": data is not None,
-            "cached": (not encoded) if refs else None}
+        worker.lookup, values["reference_id"], data, values["reference_text"] or "", values["use_memory_cache"]
+    )
+    info = {
+        "reference_id": values["reference_id"],
+        "uploaded": data is not None,
+        "cached": (not encoded) if refs else None,
+    }
     return refs, info
 
 
@@ -223,8 +235,9 @@ def upload_target(job: dict) -> dict | None:
 def upload_audio(job: dict, target: dict, data: bytes, fmt: str) -> str:
     from runpod.serverless.utils import rp_upload
 
-    return rp_upload.upload_in_memory_object(f"{job['id']}.{fmt}", data, bucket_creds=target["creds"],
-                                             bucket_name=target["bucket"], prefix=str(job["id"]))
+    return rp_upload.upload_in_memory_object(
+        f"{job['id']}.{fmt}", data, bucket_creds=target["creds"], bucket_name=target["bucket"], prefix=str(job["id"])
+    )
 
 
 # --------------------------------------------------------------------------- modes
@@ -241,9 +254,14 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
     engine, streaming = worker.engine, values["streaming"]
     # frames per audio piece: small for a low first-audio latency, larger when only progress needs them
     frames = env_float("STREAM_FRAMES", 24) if streaming else env_float("PROGRESS_FRAMES", 128)
-    request = TTSRequest(text=values["text"], references=refs, sampling=sampling_from(values),
-                         chunk_length=values["chunk_length"], normalize=values["normalize"],
-                         stream_frames=int(frames))
+    request = TTSRequest(
+        text=values["text"],
+        references=refs,
+        sampling=sampling_from(values),
+        chunk_length=values["chunk_length"],
+        normalize=values["normalize"],
+        stream_frames=int(frames),
+    )
     out, first_audio = AudioChunks(values["format"], engine.sample_rate, streaming, chunk_bytes()), None
     interval, last_report = env_float("PROGRESS_INTERVAL", 5.0), start
     try:
@@ -256,9 +274,15 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
                     yield chunk
                 if not streaming and time.perf_counter() - last_report >= interval:
                     last_report = time.perf_counter()
-                    report_progress(job, {"type": "progress", "audio_seconds": round(out.duration, 2),
-                                          "text_chunk": seg.chunk_index,
-                                          "elapsed_s": round(last_report - start, 2)})
+                    report_progress(
+                        job,
+                        {
+                            "type": "progress",
+                            "audio_seconds": round(out.duration, 2),
+                            "text_chunk": seg.chunk_index,
+                            "elapsed_s": round(last_report - start, 2),
+                        },
+                    )
         if not out.samples:  # the seed worker reported this as an empty success
             raise FishError(422, "text", "no audio generated; check the text (and the reference)")
         last, data = await out.finish()
@@ -266,8 +290,15 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
         out.close()
     for chunk in last:
         yield chunk
-    done = {"type": "done", "mode": "tts", "format": out.format, "sample_rate": out.file_rate,
-            "duration": round(out.duration, 3), "reference": ref_info, "seed": values["seed"]}
+    done = {
+        "type": "done",
+        "mode": "tts",
+        "format": out.format,
+        "sample_rate": out.file_rate,
+        "duration": round(out.duration, 3),
+        "reference": ref_info,
+        "seed": values["seed"],
+    }
     if not streaming:
         target = upload_target(job)
         if target:
@@ -280,8 +311,11 @@ async def tts_job(job: dict, raw: dict, worker: Worker):
         done["bytes"] = len(data)
     done["chunks"] = out.chunks
     total = time.perf_counter() - start
-    done["timings"] = {"first_audio_s": None if first_audio is None else round(first_audio, 3),
-                       "total_s": round(total, 3), "rtf": round(total / out.duration, 3) if out.samples else None}
+    done["timings"] = {
+        "first_audio_s": None if first_audio is None else round(first_audio, 3),
+        "total_s": round(total, 3),
+        "rtf": round(total / out.duration, 3) if out.samples else None,
+    }
     yield done
 
 
@@ -289,8 +323,9 @@ async def agent_job(job: dict, raw: dict, worker: Worker):
     """Agent mode (issue 4) plugs in here: `load_agent` provides `worker.agent`, and this generator
     turns its turns into `text`/`audio` chunks ending with the same `done` summary as tts."""
     if worker.agent is None:
-        raise FishError(503, "tts", 'agent mode is not available in this worker; send "tts": true '
-                                    "or start the worker with MODE=tts")
+        raise FishError(
+            503, "tts", 'agent mode is not available in this worker; send "tts": true or start the worker with MODE=tts'
+        )
     async for chunk in worker.agent(job, raw, worker):
         yield chunk
 
@@ -373,8 +408,11 @@ def main() -> None:
     parser.add_argument("--test_input", help="job JSON to run once (else ./test_input.json)")
     parser.add_argument("--output", help="where a local run writes its audio (test_output.<format>)")
     args, _ = parser.parse_known_args()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
     log.info("fish speech worker: MODE=%s, runpod %s", os.environ.get("MODE") or "agent", runpod.__version__)
     serving = "--rp_serve_api" in sys.argv or os.environ.get("RUNPOD_REALTIME_PORT")
     job = None
@@ -391,8 +429,9 @@ def main() -> None:
     WORKER = Worker.load()
     if job is not None:
         sys.exit(run_local(job, args.output))
-    runpod.serverless.start({"handler": handler, "return_aggregate_stream": True,
-                             "concurrency_modifier": max_concurrency})
+    runpod.serverless.start(
+        {"handler": handler, "return_aggregate_stream": True, "concurrency_modifier": max_concurrency}
+    )
 
 
 if __name__ == "__main__":

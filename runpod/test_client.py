@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-import runpod
 from runpod.endpoint.runner import RunPodClient
+
+import runpod
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 
@@ -43,11 +44,20 @@ def build_input(a: argparse.Namespace) -> dict:
     if a.return_codes:
         job["return_codes"] = True
     optional = {
-        "reference_text": a.reference_text, "reference_id": a.reference_id, "system_message": a.system,
-        "conversation_id": a.conversation_id, "streaming": a.stream, "format": a.format,
-        "temperature": a.temperature, "top_p": a.top_p, "repetition_penalty": a.repetition_penalty,
-        "chunk_length": a.chunk_length, "max_new_tokens": a.max_new_tokens, "seed": a.seed,
-        "normalize": a.normalize, "use_memory_cache": a.use_memory_cache,
+        "reference_text": a.reference_text,
+        "reference_id": a.reference_id,
+        "system_message": a.system,
+        "conversation_id": a.conversation_id,
+        "streaming": a.stream,
+        "format": a.format,
+        "temperature": a.temperature,
+        "top_p": a.top_p,
+        "repetition_penalty": a.repetition_penalty,
+        "chunk_length": a.chunk_length,
+        "max_new_tokens": a.max_new_tokens,
+        "seed": a.seed,
+        "normalize": a.normalize,
+        "use_memory_cache": a.use_memory_cache,
     }
     job.update({k: v for k, v in optional.items() if v is not None})
     return job
@@ -160,8 +170,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     what.add_argument("--reference-text", help="transcript of the reference audio")
     what.add_argument("--reference-id", help="name of a voice stored on the worker")
     what.add_argument("--tts", action="store_true", help='send "tts": true (direct text-to-speech)')
-    what.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True,
-                      help="stream audio chunks (default) or get one file")
+    what.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stream audio chunks (default) or get one file",
+    )
     what.add_argument("--format", default="wav", help="wav, mp3, flac, opus or pcm (%(default)s)")
     what.add_argument("--conversation-id", help="conversation to continue (agent mode)")
     what.add_argument("--temperature", type=float)
@@ -197,8 +211,11 @@ def main(argv=None) -> int:
     job = build_input(a)
     started = time.monotonic()
     try:
-        body = run_local(client, job, a.stream, sink) if a.local else \
-            run_remote(client, a.endpoint, job, a.stream, a.timeout, sink)
+        body = (
+            run_local(client, job, a.stream, sink)
+            if a.local
+            else run_remote(client, a.endpoint, job, a.stream, a.timeout, sink)
+        )
     except Exception as err:  # noqa: BLE001 - connection refused, HTTP errors, bad JSON
         print(f"request failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
@@ -217,8 +234,15 @@ def main(argv=None) -> int:
         print(f"audio uploaded: {done['audio_url']}")
     if sink.audio_bytes:
         print(f"audio: {sink.path} ({sink.audio_bytes} bytes, {done.get('duration')} s, {done.get('format')})")
-    print(json.dumps({"status": body.get("status"), "timings": done.get("timings"),
-                      "client_total_s": round(time.monotonic() - started, 3)}))
+    print(
+        json.dumps(
+            {
+                "status": body.get("status"),
+                "timings": done.get("timings"),
+                "client_total_s": round(time.monotonic() - started, 3),
+            }
+        )
+    )
     return 0
 
 

@@ -175,8 +175,9 @@ def test_decode_mp3_ogg_flac_inputs(speech):
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 def test_decode_falls_back_to_ffmpeg_for_m4a(speech_wav, tmp_path):
     path = tmp_path / "speech.m4a"  # MP4 keeps its index at the end: needs a seekable input
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(path)],
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(path)], capture_output=True, check=True
+    )
     decoded, sr = decode_audio(path.read_bytes(), "audio")
     assert sr == 22050 and len(decoded) > 22050
 

@@ -55,8 +55,12 @@ def _batched(lm, jobs, max_batch, sync_every=4, on_admit=None):
 def test_batched_requests_give_their_codes_alone(tiny_lm):
     # greedy and sampled (seeded) rows side by side, different texts, budgets and lengths; the third
     # request takes the slot of the first one to finish
-    jobs = [("Hello.", 9, 0.0, None), ("A longer sentence, with more words in it.", 22, 0.7, 11),
-            ("Third!", 14, 0.0, None), ("Fourth one, sampled.", 7, 0.9, 5)]
+    jobs = [
+        ("Hello.", 9, 0.0, None),
+        ("A longer sentence, with more words in it.", 22, 0.7, 11),
+        ("Third!", 14, 0.0, None),
+        ("Fourth one, sampled.", 7, 0.9, 5),
+    ]
     together = _batched(tiny_lm, jobs, max_batch=2)
     for (text, budget, temperature, seed), (codes, _) in zip(jobs, together):
         alone, _ = _alone(tiny_lm, text, budget, temperature, seed)
@@ -80,8 +84,12 @@ def test_a_row_that_stops_early_leaves_the_others_alone(tiny_lm):
 
 
 def _request(text, seed, stream_frames=4, temperature=0.7):
-    return TTSRequest(text=text, chunk_length=20, stream_frames=stream_frames,
-                      sampling=Sampling(max_new_tokens=10, seed=seed, temperature=temperature))
+    return TTSRequest(
+        text=text,
+        chunk_length=20,
+        stream_frames=stream_frames,
+        sampling=Sampling(max_new_tokens=10, seed=seed, temperature=temperature),
+    )
 
 
 def _serve(sched, requests, stop_after=None):
@@ -101,9 +109,11 @@ def _serve(sched, requests, stop_after=None):
 
 
 def test_batch_scheduler_serves_concurrent_requests_like_alone(tiny_engine):
-    requests = [_request("Good morning. The weather is fine today.", 3),
-                _request("Short one.", None, stream_frames=0, temperature=0.0),
-                _request("Another text, split in two chunks here.", 8, stream_frames=16)]
+    requests = [
+        _request("Good morning. The weather is fine today.", 3),
+        _request("Short one.", None, stream_frames=0, temperature=0.0),
+        _request("Another text, split in two chunks here.", 8, stream_frames=16),
+    ]
     alone = [list(tiny_engine.synthesize(r)) for r in requests]
     sched = BatchScheduler(tiny_engine, max_batch=2)
     together = _serve(sched, requests)
@@ -117,12 +127,13 @@ def test_batch_scheduler_serves_concurrent_requests_like_alone(tiny_engine):
 
 def test_leaving_early_frees_the_slot(tiny_engine):
     sched = BatchScheduler(tiny_engine, max_batch=1)
-    cut, = _serve(sched, [_request("Good morning. The weather is fine today.", 1)], stop_after=[1])
+    (cut,) = _serve(sched, [_request("Good morning. The weather is fine today.", 1)], stop_after=[1])
     assert len(cut) == 1
     req = _request("Short one.", 2)
-    full, = _serve(sched, [req])  # only one slot: this runs only if the cancelled job gave it back
-    assert np.array_equal(np.concatenate([s.codes for s in full], 1),
-                          np.concatenate([s.codes for s in tiny_engine.synthesize(req)], 1))
+    (full,) = _serve(sched, [req])  # only one slot: this runs only if the cancelled job gave it back
+    assert np.array_equal(
+        np.concatenate([s.codes for s in full], 1), np.concatenate([s.codes for s in tiny_engine.synthesize(req)], 1)
+    )
     assert sched.pending == 0 and sched._free == [0] and not sched.batch.busy
 
     async def call():

@@ -34,6 +34,7 @@ def noise(n: int, seed: int = 0) -> np.ndarray:
 
 # ---- mel front end ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("length", [769, 1023, 1024, 2048, 5000])
 def test_mel_shape(mel, length):
     assert mel(torch.zeros(1, 1, length)).shape == (1, 160, length // 512)
@@ -58,8 +59,14 @@ def test_mel_sine_440(mel):
     out = mel(x[None])[0]
     assert out.shape == (160, 86)
     assert int(out[:, 40].argmax()) == 17
-    for value, ref in ((out[17, 40], 2.2735), (out[0, 40], -7.4604), (out[159, 40], -9.9774),
-                       (out.mean(), -8.5121), (out.min(), -10.0028), (out.max(), 2.2735)):
+    for value, ref in (
+        (out[17, 40], 2.2735),
+        (out[0, 40], -7.4604),
+        (out[159, 40], -9.9774),
+        (out.mean(), -8.5121),
+        (out.min(), -10.0028),
+        (out.max(), 2.2735),
+    ):
         assert abs(float(value) - ref) < 1e-3
 
 
@@ -118,12 +125,13 @@ def test_fsq_group_independence(codec):
     width = 32 // rvq.groups
     for g in (0, 3, 7):
         z2 = z.clone()
-        z2[..., g * width:(g + 1) * width] += 3 * torch.randn(1, 5, width)
+        z2[..., g * width : (g + 1) * width] += 3 * torch.randn(1, 5, width)
         changed = (rvq.encode(z2) != base).any(dim=-1)[0]
         assert changed[g] and changed.sum() == 1
 
 
 # ---- encode / decode -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("length,frames", [(1000, 1), (2048, 1), (4096, 2), (44100, 22), (88205, 43)])
 def test_encode_lengths(codec, length, frames):
@@ -207,7 +215,7 @@ def test_streaming_matches_one_shot(codec):
     stream = StreamingDecoder(codec)
     pieces, start = [], 0
     for n in (1, 3, 0, 7, 2, 16, 11):
-        chunk = stream.push(codes[:, start:start + n])
+        chunk = stream.push(codes[:, start : start + n])
         assert chunk.shape == (2048 * n,)
         pieces.append(chunk)
         start += n
@@ -219,5 +227,5 @@ def test_streaming_needs_its_context(codec):
     codes = torch.randint(0, 1000, (8, 24), generator=torch.Generator().manual_seed(5))
     full = codec.decode(codes)
     short = StreamingDecoder(codec, context_frames=1)
-    joined = torch.cat([short.push(codes[:, i:i + 4]) for i in range(0, 24, 4)])
+    joined = torch.cat([short.push(codes[:, i : i + 4]) for i in range(0, 24, 4)])
     assert not torch.allclose(joined, full, atol=1e-5)

@@ -13,7 +13,10 @@ from fish_speech.models.vqgan.codec import Codec
 from fish_speech.models.vqgan.config import CodecConfig, infer_config
 from fish_speech.models.vqgan.loading import check_keys, normalize_state_dict
 from fish_speech.testing.codec_checkpoint import (
-    codec_state_dict, module_shapes, official_shapes, write_codec_checkpoint,
+    codec_state_dict,
+    module_shapes,
+    official_shapes,
+    write_codec_checkpoint,
 )
 
 

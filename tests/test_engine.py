@@ -29,8 +29,13 @@ def test_streamed_segments_equal_one_shot(tiny_engine, speech_wav, speech_text):
     text = "Good morning. The weather is fine today."
 
     def run(stream_frames):
-        req = TTSRequest(text=text, references=[ref], chunk_length=20, stream_frames=stream_frames,
-                         sampling=Sampling(max_new_tokens=12, seed=3))
+        req = TTSRequest(
+            text=text,
+            references=[ref],
+            chunk_length=20,
+            stream_frames=stream_frames,
+            sampling=Sampling(max_new_tokens=12, seed=3),
+        )
         return list(tiny_engine.synthesize(req))
 
     whole, streamed = run(0), run(4)
@@ -110,7 +115,11 @@ def test_scheduler_keeps_event_loop_free():
 
 
 def test_first_streamed_piece_is_small_then_stream_frames(tiny_engine):
-    req = TTSRequest(text="One long chunk of text here.", chunk_length=0, stream_frames=16,
-                     sampling=Sampling(max_new_tokens=48, seed=1))
+    req = TTSRequest(
+        text="One long chunk of text here.",
+        chunk_length=0,
+        stream_frames=16,
+        sampling=Sampling(max_new_tokens=48, seed=1),
+    )
     sizes = [s.codes.shape[1] for s in tiny_engine.synthesize(req)]
     assert sizes[0] == 8 and sizes[1:-1] == [16, 16] and sum(sizes) == 48

@@ -88,21 +88,63 @@ def test_cli_writes_codes_and_fails_clearly(tiny_lm_dir, tmp_path):
     script = ROOT / "fish_speech/models/text2semantic/inference.py"
     ref = tmp_path / "ref.npy"
     np.save(ref, np.random.randint(0, 1000, (8, 20)).astype(np.int32))
-    args = ["--text", "Hello there.", "--prompt-text", "ref words", "--prompt-tokens", str(ref),
-            "--checkpoint-path", str(tiny_lm_dir), "--num-samples", "2", "--max-new-tokens", "8"]
+    args = [
+        "--text",
+        "Hello there.",
+        "--prompt-text",
+        "ref words",
+        "--prompt-tokens",
+        str(ref),
+        "--checkpoint-path",
+        str(tiny_lm_dir),
+        "--num-samples",
+        "2",
+        "--max-new-tokens",
+        "8",
+    ]
     r = subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     for i in (0, 1):
         codes = np.load(tmp_path / f"codes_{i}.npy")
         assert codes.shape == (8, 8) and codes.dtype == np.int32
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "tools.llama.generate", *args[:2], "--checkpoint-path", str(tiny_lm_dir),
-                        "--max-new-tokens", "4", "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.llama.generate",
+            *args[:2],
+            "--checkpoint-path",
+            str(tiny_lm_dir),
+            "--max-new-tokens",
+            "4",
+            "--output-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert np.load(out / "codes_0.npy").shape == (8, 4)
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, 5), np.int32))
     for extra in (["--prompt-tokens", str(bad)], ["--prompt-tokens", str(tmp_path / "missing.npy")]):
-        r = subprocess.run([sys.executable, str(script), "--text", "x", "--prompt-text", "y", *extra,
-                            "--checkpoint-path", str(tiny_lm_dir)], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [
+                sys.executable,
+                str(script),
+                "--text",
+                "x",
+                "--prompt-text",
+                "y",
+                *extra,
+                "--checkpoint-path",
+                str(tiny_lm_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: ")

@@ -46,7 +46,9 @@ def test_rope_identity_at_zero_and_pairs(tiny_lm):
     y = apply_rope(x, table)
     assert torch.allclose(y[:, 0], x[:, 0])
     # a rotation keeps the norm of each adjacent pair (up to the bf16 rounding of the table)
-    assert torch.allclose(y.view(1, 8, 2, 8, 2).norm(dim=-1), x.view(1, 8, 2, 8, 2).norm(dim=-1), rtol=1e-2)  # bf16 table
+    assert torch.allclose(
+        y.view(1, 8, 2, 8, 2).norm(dim=-1), x.view(1, 8, 2, 8, 2).norm(dim=-1), rtol=1e-2
+    )  # bf16 table
 
 
 def _random_prompt(lm, length=24):

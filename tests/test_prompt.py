@@ -37,7 +37,13 @@ def test_reference_layout_matches_spec_example():
 
 def test_chunk_turn_ends_with_voice():
     p = chunk_prompt("Hello,,, world 😀", TOK, 8)
-    want = [TOK.im_start_id] + ids("user\nHello, world ") + [TOK.im_end_id, TOK.im_start_id] + ids("assistant\n") + [TOK.voice_id]
+    want = (
+        [TOK.im_start_id]
+        + ids("user\nHello, world ")
+        + [TOK.im_end_id, TOK.im_start_id]
+        + ids("assistant\n")
+        + [TOK.voice_id]
+    )
     assert p[0].tolist() == want and not p[1:].any()
 
 

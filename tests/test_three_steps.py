@@ -29,8 +29,24 @@ def test_three_commands(tiny_checkpoints, speech_wav, speech_text, tmp_path):
     info = sf.info(tmp_path / "fake.wav")
     assert info.samplerate == 44100 and info.frames == 2048 * ref.shape[1]
 
-    run([t2s, "--text", "The quick brown fox.", "--prompt-text", speech_text, "--prompt-tokens", "fake.npy",
-         "--checkpoint-path", str(llama), "--num-samples", "2", "--max-new-tokens", "10"], tmp_path)
+    run(
+        [
+            t2s,
+            "--text",
+            "The quick brown fox.",
+            "--prompt-text",
+            speech_text,
+            "--prompt-tokens",
+            "fake.npy",
+            "--checkpoint-path",
+            str(llama),
+            "--num-samples",
+            "2",
+            "--max-new-tokens",
+            "10",
+        ],
+        tmp_path,
+    )
     codes = np.load(tmp_path / "codes_0.npy")
     assert codes.shape == (8, 10) and codes.dtype == np.int32
     assert (tmp_path / "codes_1.npy").is_file()

@@ -26,8 +26,11 @@ def files(tmp_path_factory):
         pytest.skip("espeak-ng not installed")
     root = tmp_path_factory.mktemp("vqgan_cli")
     wav = root / "speech.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "Codes in, speech out, twenty one frames a second."],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-w", str(wav), "Codes in, speech out, twenty one frames a second."],
+        check=True,
+        capture_output=True,
+    )
     return root, wav, write_codec_checkpoint(root / "tiny.pth")
 
 
@@ -45,8 +48,9 @@ def one_error_line(err: str) -> str:
 
 def test_audio_to_codes_and_wav_as_script(files, tmp_path):
     _, wav, ckpt = files
-    proc = run_cli(["-i", wav, "--checkpoint-path", ckpt], cwd=tmp_path,
-                   script=REPO / "fish_speech/models/vqgan/inference.py")
+    proc = run_cli(
+        ["-i", wav, "--checkpoint-path", ckpt], cwd=tmp_path, script=REPO / "fish_speech/models/vqgan/inference.py"
+    )
     assert proc.returncode == 0, proc.stderr
     info = sf.info(str(wav))
     assert info.samplerate == 22050
@@ -62,8 +66,11 @@ def test_codes_to_wav_through_the_old_alias(files, tmp_path):
     _, _, ckpt = files
     codes = np.random.default_rng(0).integers(0, 1000, (8, 9)).astype(np.int32)
     np.save(tmp_path / "in.npy", codes)
-    proc = run_cli(["-i", tmp_path / "in.npy", "-o", tmp_path / "dec.wav", "--checkpoint-path", ckpt],
-                   cwd=REPO, module="tools.vqgan.inference")
+    proc = run_cli(
+        ["-i", tmp_path / "in.npy", "-o", tmp_path / "dec.wav", "--checkpoint-path", ckpt],
+        cwd=REPO,
+        module="tools.vqgan.inference",
+    )
     assert proc.returncode == 0, proc.stderr
     out, sr = sf.read(str(tmp_path / "dec.wav"), dtype="float32")
     assert sr == 44100 and out.shape == (2048 * 9,)
@@ -72,8 +79,11 @@ def test_codes_to_wav_through_the_old_alias(files, tmp_path):
 
 def test_missing_input_exits_with_one_line(files, tmp_path):
     _, _, ckpt = files
-    proc = run_cli(["-i", tmp_path / "absent.wav", "--checkpoint-path", ckpt],
-                   cwd=REPO, module="fish_speech.models.vqgan.inference")
+    proc = run_cli(
+        ["-i", tmp_path / "absent.wav", "--checkpoint-path", ckpt],
+        cwd=REPO,
+        module="fish_speech.models.vqgan.inference",
+    )
     assert proc.returncode == 1
     assert "absent.wav" in one_error_line(proc.stderr)
 
@@ -97,11 +107,14 @@ def test_ffmpeg_fallback_for_formats_soundfile_lacks(files, tmp_path):
     assert np.load(tmp_path / "m.npy").shape[0] == 8
 
 
-@pytest.mark.parametrize("bad,needle", [
-    (np.zeros((7, 5), np.int32), "[8, T]"),
-    (np.zeros((8, 5), np.float32), "integers"),
-    (np.full((8, 5), 1000, np.int64), "0..999"),
-])
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        (np.zeros((7, 5), np.int32), "[8, T]"),
+        (np.zeros((8, 5), np.float32), "integers"),
+        (np.full((8, 5), 1000, np.int64), "0..999"),
+    ],
+)
 def test_bad_codes_files(files, tmp_path, capsys, bad, needle):
     _, _, ckpt = files
     np.save(tmp_path / "bad.npy", bad)

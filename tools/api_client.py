@@ -47,9 +47,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reference_text", "-rt", nargs="+", default=[], help="transcript of each reference file")
     p.add_argument("--speaker", default=None, help="ref_data speaker: a random clip of it is the reference")
     p.add_argument("--emotion", default=None, help="ref_data emotion folder of --speaker")
-    p.add_argument("--ref_data", default=DEFAULT_ROOT, help="local ref_data folder for --speaker (default: %(default)s)")
-    p.add_argument("--output", "-o", default="generated_audio", help="output file; the format's extension is added if missing")
-    p.add_argument("--play", type=str2bool, default=True, help="play the audio when a sound device exists (default: True)")
+    p.add_argument(
+        "--ref_data", default=DEFAULT_ROOT, help="local ref_data folder for --speaker (default: %(default)s)"
+    )
+    p.add_argument(
+        "--output", "-o", default="generated_audio", help="output file; the format's extension is added if missing"
+    )
+    p.add_argument(
+        "--play", type=str2bool, default=True, help="play the audio when a sound device exists (default: True)"
+    )
     p.add_argument("--format", default="wav", help="wav, mp3, flac, opus, pcm ... (default: %(default)s)")
     p.add_argument("--streaming", type=str2bool, default=False, help="receive audio as it is generated")
     p.add_argument("--normalize", type=str2bool, default=True, help="spell out numbers and dates (English)")
@@ -67,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=1, help="channels of streamed pcm playback")
     p.add_argument("--rate", type=int, default=44100, help="sample rate of streamed pcm playback")
     p.add_argument("--api_key", default=os.environ.get("FISH_API_KEY"), help="bearer key (default: $FISH_API_KEY)")
-    p.add_argument("--msgpack", type=str2bool, default=True, help="send msgpack (raw audio bytes) when ormsgpack is installed")
+    p.add_argument(
+        "--msgpack", type=str2bool, default=True, help="send msgpack (raw audio bytes) when ormsgpack is installed"
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server")
     return p
 
@@ -83,11 +91,20 @@ def build_request(args) -> dict:
         text = args.reference_text[i] if i < len(args.reference_text) else ""
         references.append({"audio": path.read_bytes(), "text": text})
     body = {
-        "text": args.text, "references": references, "reference_id": args.reference_id,
-        "format": args.format, "streaming": args.streaming, "normalize": args.normalize,
-        "max_new_tokens": args.max_new_tokens, "chunk_length": args.chunk_length, "top_p": args.top_p,
-        "repetition_penalty": args.repetition_penalty, "temperature": args.temperature, "seed": args.seed,
-        "use_memory_cache": args.use_memory_cache, "stream_frames": args.stream_frames,
+        "text": args.text,
+        "references": references,
+        "reference_id": args.reference_id,
+        "format": args.format,
+        "streaming": args.streaming,
+        "normalize": args.normalize,
+        "max_new_tokens": args.max_new_tokens,
+        "chunk_length": args.chunk_length,
+        "top_p": args.top_p,
+        "repetition_penalty": args.repetition_penalty,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "use_memory_cache": args.use_memory_cache,
+        "stream_frames": args.stream_frames,
     }
     for name in ("mp3_bitrate", "opus_bitrate", "latency"):
         if getattr(args, name) is not None:

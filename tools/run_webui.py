@@ -16,9 +16,16 @@ from fish_speech.server.launch import add_model_args, parse_listen, serve
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.run_webui", description="Fish Speech web page")
-    p.add_argument("--listen", default=None, help="HOST:PORT (default: $GRADIO_SERVER_NAME:$GRADIO_SERVER_PORT or 127.0.0.1:7860)")
+    p.add_argument(
+        "--listen", default=None, help="HOST:PORT (default: $GRADIO_SERVER_NAME:$GRADIO_SERVER_PORT or 127.0.0.1:7860)"
+    )
     p.add_argument("--max-gradio-length", type=int, default=None, help="upstream's name for --max-text-length")
-    p.add_argument("--theme", choices=("light", "dark"), default=None, help="accepted for upstream compatibility; the page follows the browser")
+    p.add_argument(
+        "--theme",
+        choices=("light", "dark"),
+        default=None,
+        help="accepted for upstream compatibility; the page follows the browser",
+    )
     add_model_args(p)
     return p
 

@@ -27,8 +27,18 @@ from fish_speech.models.text2semantic.sampling import sample
 MAIN_SAMPLING = (0.1, 0.1, 1.0)  # temperature, top_p, repetition penalty of the main token
 
 
-def agent_frame(model, inp: Tensor, input_pos: Tensor, full: bool, main_knobs: tuple, code_knobs: tuple,
-                window: Tensor | None, main_bias: Tensor, code_bias: Tensor, semantic_id: int) -> Tensor:
+def agent_frame(
+    model,
+    inp: Tensor,
+    input_pos: Tensor,
+    full: bool,
+    main_knobs: tuple,
+    code_knobs: tuple,
+    window: Tensor | None,
+    main_bias: Tensor,
+    code_bias: Tensor,
+    semantic_id: int,
+) -> Tensor:
     """One step: [B, N+1] int32 = main token + 8 shifted codes (zeros unless main is `<|semantic|>`)."""
     logits, x = model.forward_slow(inp, input_pos, full)
     main = sample(logits, *main_knobs, None, main_bias)
@@ -45,8 +55,9 @@ def agent_frame(model, inp: Tensor, input_pos: Tensor, full: bool, main_knobs: t
 
 
 def decode_step(model, frame, input_pos, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id):
-    return agent_frame(model, frame.unsqueeze(-1), input_pos, False, main_knobs, code_knobs, window, main_bias,
-                       code_bias, semantic_id)
+    return agent_frame(
+        model, frame.unsqueeze(-1), input_pos, False, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id
+    )
 
 
 class AgentGenerator:
@@ -106,8 +117,18 @@ class AgentGenerator:
             return self.main_bias if extra is None else self.main_bias + extra.to(self.main_bias)
 
         out = torch.zeros(budget, self.n + 1, dtype=torch.int32, device=dev)
-        frame = agent_frame(model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.main_knobs,
-                            self.code_knobs, None, bias(0), self.code_bias, sem)
+        frame = agent_frame(
+            model,
+            prompt.to(dev).unsqueeze(0),
+            torch.arange(t, device=dev),
+            True,
+            self.main_knobs,
+            self.code_knobs,
+            None,
+            bias(0),
+            self.code_bias,
+            sem,
+        )
         out[0] = frame[0]
         self.pos.fill_(t)
         start = 0
@@ -126,8 +147,9 @@ class AgentGenerator:
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
-            frame = self.step(model, frame, self.pos, self.main_knobs, self.code_knobs, self.window, bias(i),
-                              self.code_bias, sem).clone()
+            frame = self.step(
+                model, frame, self.pos, self.main_knobs, self.code_knobs, self.window, bias(i), self.code_bias, sem
+            ).clone()
             out[i] = frame[0]
             self.window[:, :, (i - 1) % WINDOW] = frame[0]
             self.pos += 1

@@ -44,8 +44,11 @@ class ChatLLM:
         cfg = model.config
         self.context = int(getattr(cfg, "max_position_embeddings", 0) or getattr(tokenizer, "model_max_length", 4096))
         self.last_tokens = 0  # tokens of the latest reply (a cap hit shows as max_new_tokens)
-        self.knobs = (_env_float("AGENT_LLM_TEMPERATURE", 0.7), _env_float("AGENT_LLM_TOP_P", 0.9),
-                      _env_float("AGENT_LLM_REPETITION_PENALTY", 1.05))
+        self.knobs = (
+            _env_float("AGENT_LLM_TEMPERATURE", 0.7),
+            _env_float("AGENT_LLM_TOP_P", 0.9),
+            _env_float("AGENT_LLM_REPETITION_PENALTY", 1.05),
+        )
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, half: bool = False) -> ChatLLM:

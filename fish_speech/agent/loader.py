@@ -45,7 +45,11 @@ def load_agent_model(path: str | Path, device: str | None = None, half: bool = F
         raise FishError(422, "config.model_type", "the agent needs a dual_ar checkpoint")
     tokenizer = AgentTokenizer.from_dir(path)
     if args.vocab_size < tokenizer.vocab_size:
-        raise FishError(422, "config.vocab_size", f"vocab_size {args.vocab_size} < the tokenizer's {tokenizer.vocab_size} ids")
+        raise FishError(
+            422, "config.vocab_size", f"vocab_size {args.vocab_size} < the tokenizer's {tokenizer.vocab_size} ids"
+        )
     # one semantic id: codebook embeddings count only under `<|semantic|>`
-    model, dev, dtype = load_dual_ar(path / "model.pth", args, tokenizer.semantic_id, tokenizer.semantic_id, device, half)
+    model, dev, dtype = load_dual_ar(
+        path / "model.pth", args, tokenizer.semantic_id, tokenizer.semantic_id, device, half
+    )
     return AgentModel(model, tokenizer, args, dev, dtype)

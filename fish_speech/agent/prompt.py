@@ -33,7 +33,9 @@ def encode_message(message: Message, tok: AgentTokenizer, num_codebooks: int, cl
         elif isinstance(part, VQPart):
             codes = part.codes
             if codes.shape[0] < num_codebooks:
-                raise FishError(400, "history", f"audio codes have {codes.shape[0]} codebooks, the model needs {num_codebooks}")
+                raise FishError(
+                    400, "history", f"audio codes have {codes.shape[0]} codebooks, the model needs {num_codebooks}"
+                )
             codes_at.append((len(ids), codes[:num_codebooks]))
             ids.extend([tok.semantic_id] * codes.shape[1])
         else:  # pragma: no cover - a programming error
@@ -75,7 +77,9 @@ def build_prompt(
     fixed = sum(t.shape[1] for t in head + tail)
     if fixed > max_length:
         raise FishError(
-            413, "message", f"system message, voice and new turn need {fixed} tokens; the model has room for {max_length}"
+            413,
+            "message",
+            f"system message, voice and new turn need {fixed} tokens; the model has room for {max_length}",
         )
     encoded = [encode_message(m, tok, num_codebooks) for m in history]
     start, used = len(history), fixed

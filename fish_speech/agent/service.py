@@ -22,11 +22,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-
-from fish_speech.audio_chunks import CHUNK_BYTES, AudioChunks
 from fish_speech.agent.memory import display_history
 from fish_speech.agent.request import parse_agent_request
 from fish_speech.agent.types import AudioEvent, DoneEvent, TextEvent
+from fish_speech.audio_chunks import CHUNK_BYTES, AudioChunks
 from fish_speech.errors import FishError
 from fish_speech.fields import Limits
 
@@ -68,10 +67,16 @@ class AgentService:
         finally:
             audio.close()
         summary = {
-            "type": "done", "mode": "agent", "backend": self.engine.backend, "text": done.text,
-            "conversation_id": done.conversation_id, "finish_reason": done.finish_reason,
-            "history": display_history(done.messages, out.return_codes), "format": out.format,
-            "sample_rate": audio.file_rate, "duration": round(audio.duration, 3),
+            "type": "done",
+            "mode": "agent",
+            "backend": self.engine.backend,
+            "text": done.text,
+            "conversation_id": done.conversation_id,
+            "finish_reason": done.finish_reason,
+            "history": display_history(done.messages, out.return_codes),
+            "format": out.format,
+            "sample_rate": audio.file_rate,
+            "duration": round(audio.duration, 3),
             "timings": _rounded(done.timings),
         }
         for chunk in last:
@@ -121,14 +126,17 @@ def load_agent_engine(tts_engine, store=None):
         from fish_speech.agent.loader import agent_checkpoint_path
         from fish_speech.engine.agent import AgentEngine
 
-        return AgentEngine.load(agent_checkpoint_path(), tts_engine.codec, store, device=device, half=half,
-                                compile=compile)
+        return AgentEngine.load(
+            agent_checkpoint_path(), tts_engine.codec, store, device=device, half=half, compile=compile
+        )
     if backend == "llm":
         from fish_speech.engine.cascade import CascadeEngine
 
         path = os.environ.get("AGENT_LLM_PATH", "").strip()
         if not path:
-            raise FishError(500, "AGENT_LLM_PATH", "AGENT_BACKEND=llm needs AGENT_LLM_PATH (a Hugging Face chat model directory)")
+            raise FishError(
+                500, "AGENT_LLM_PATH", "AGENT_BACKEND=llm needs AGENT_LLM_PATH (a Hugging Face chat model directory)"
+            )
         return CascadeEngine.load(path, tts_engine, store, device=device, half=half)
     raise FishError(500, "AGENT_BACKEND", f"AGENT_BACKEND must be 'fish' or 'llm', not {backend!r}")
 

@@ -50,9 +50,16 @@ def default_system_message() -> str:
 class AgentEngine:
     backend = "fish"
 
-    def __init__(self, am: AgentModel, codec, store: ConversationStore | None = None, compile: bool = False,
-                 max_reply_tokens: int | None = None, stream_frames: int | None = None,
-                 limits: Limits | None = None):
+    def __init__(
+        self,
+        am: AgentModel,
+        codec,
+        store: ConversationStore | None = None,
+        compile: bool = False,
+        max_reply_tokens: int | None = None,
+        stream_frames: int | None = None,
+        limits: Limits | None = None,
+    ):
         self.am, self.codec, self.store = am, codec, store
         self.sample_rate = codec.sample_rate
         self.generator = AgentGenerator(am, compile=compile)
@@ -66,16 +73,27 @@ class AgentEngine:
         self.steer = None  # tests: step -> main-token logit bias (see AgentGenerator.generate)
 
     @classmethod
-    def load(cls, checkpoint_path: str | Path, codec, store: ConversationStore | None = None,
-             device: str | None = None, half: bool = False, compile: bool = False) -> AgentEngine:
+    def load(
+        cls,
+        checkpoint_path: str | Path,
+        codec,
+        store: ConversationStore | None = None,
+        device: str | None = None,
+        half: bool = False,
+        compile: bool = False,
+    ) -> AgentEngine:
         return cls(load_agent_model(checkpoint_path, device=device, half=half), codec, store, compile=compile)
 
     def encode_audio(self, data: bytes, field_name: str) -> np.ndarray:
         """An audio file's bytes -> codec codes int16 [8, T] (errors name the request field)."""
         from fish_speech.audio import decode_audio
 
-        samples, sr = decode_audio(data, field_name, max_bytes=self.limits.max_reference_bytes or None,
-                                   max_seconds=self.limits.max_reference_seconds or None)
+        samples, sr = decode_audio(
+            data,
+            field_name,
+            max_bytes=self.limits.max_reference_bytes or None,
+            max_seconds=self.limits.max_reference_seconds or None,
+        )
         return np.asarray(self.codec.encode(samples, sr), dtype=np.int16)
 
     def reply_budget(self, requested: int) -> int:
@@ -87,8 +105,9 @@ class AgentEngine:
         voice = None
         if request.system_audio is not None:
             voice = VQPart(self.voices.from_audio(request.system_audio, "").codes, request.reference_text)
-        turn = open_turn(request.conversation_id, request.history, request.system_message, voice,
-                         self.default_system, self.store)
+        turn = open_turn(
+            request.conversation_id, request.history, request.system_message, voice, self.default_system, self.store
+        )
         user = Message("user", [TextPart(request.message)] if request.message else [])
         if request.message_audio is not None:
             user.parts.append(VQPart(self.encode_audio(request.message_audio, "message_audio")))
@@ -96,8 +115,13 @@ class AgentEngine:
         prompt = build_prompt(turn.system, turn.history, user, tok, n, self.am.args.max_seq_len - budget)
         s = request.sampling
         seed_everything(s.seed)
-        t = {"prompt_tokens": prompt.tokens.shape[1], "dropped_turns": prompt.dropped, "first_text_s": None,
-             "first_audio_s": None, "decode_s": 0.0}
+        t = {
+            "prompt_tokens": prompt.tokens.shape[1],
+            "dropped_turns": prompt.dropped,
+            "first_text_s": None,
+            "first_audio_s": None,
+            "decode_s": 0.0,
+        }
         parts: list = []
         text_ids: list[int] = []
         run: list[np.ndarray] = []  # frames of the current speech run
@@ -122,8 +146,9 @@ class AgentEngine:
             return AudioEvent(audio, self.sample_rate, codes)
 
         steps = 0
-        gen = self.generator.generate(prompt.tokens, budget, s.temperature, s.top_p, s.repetition_penalty,
-                                      steer=self.steer)
+        gen = self.generator.generate(
+            prompt.tokens, budget, s.temperature, s.top_p, s.repetition_penalty, steer=self.steer
+        )
         for main, codes in gen:
             steps += 1
             if codes is None:
@@ -150,7 +175,12 @@ class AgentEngine:
         reply = Message("assistant", parts)
         messages = turn.close(user, reply)
         total = time.perf_counter() - start
-        t.update(reply_tokens=steps, audio_frames=sum(p.frames for p in parts if isinstance(p, VQPart)),
-                 total_s=total, generate_s=total - t["decode_s"])
-        yield DoneEvent(reply.text, request.conversation_id, messages, reply,
-                        "stop" if self.generator.stopped else "length", t)
+        t.update(
+            reply_tokens=steps,
+            audio_frames=sum(p.frames for p in parts if isinstance(p, VQPart)),
+            total_s=total,
+            generate_s=total - t["decode_s"],
+        )
+        yield DoneEvent(
+            reply.text, request.conversation_id, messages, reply, "stop" if self.generator.stopped else "length", t
+        )

@@ -37,9 +37,15 @@ FRAMES_PER_CHAR, MIN_FRAMES = 4, 64
 class CascadeEngine:
     backend = "llm"
 
-    def __init__(self, llm: ChatLLM, tts, store: ConversationStore | None = None,
-                 max_reply_tokens: int | None = None, sentence_chars: int | None = None,
-                 limits: Limits | None = None):
+    def __init__(
+        self,
+        llm: ChatLLM,
+        tts,
+        store: ConversationStore | None = None,
+        max_reply_tokens: int | None = None,
+        sentence_chars: int | None = None,
+        limits: Limits | None = None,
+    ):
         self.llm, self.tts, self.store = llm, tts, store
         self.sample_rate = tts.sample_rate
         self.max_reply_tokens = max_reply_tokens or env_int("AGENT_MAX_REPLY_TOKENS", 1024)
@@ -50,15 +56,25 @@ class CascadeEngine:
         self.voices = ReferenceLibrary(self._encode_voice)
 
     @classmethod
-    def load(cls, llm_path: str | Path, tts, store: ConversationStore | None = None, device: str | None = None,
-             half: bool = False) -> CascadeEngine:
+    def load(
+        cls,
+        llm_path: str | Path,
+        tts,
+        store: ConversationStore | None = None,
+        device: str | None = None,
+        half: bool = False,
+    ) -> CascadeEngine:
         return cls(ChatLLM.load(llm_path, device=device, half=half), tts, store)
 
     def _encode_voice(self, data: bytes, text: str) -> Reference:
         from fish_speech.audio import decode_audio
 
-        samples, sr = decode_audio(data, "system_audio", max_bytes=self.limits.max_reference_bytes or None,
-                                   max_seconds=self.limits.max_reference_seconds or None)
+        samples, sr = decode_audio(
+            data,
+            "system_audio",
+            max_bytes=self.limits.max_reference_bytes or None,
+            max_seconds=self.limits.max_reference_seconds or None,
+        )
         return self.tts.encode_reference(samples, sr, text)
 
     def _llm_messages(self, system: Message | None, history: list[Message], user_text: str, budget: int):
@@ -78,8 +94,13 @@ class CascadeEngine:
         if not any(ch.isalnum() for ch in sentence):
             return  # punctuation only: nothing to say
         cap = max(MIN_FRAMES, FRAMES_PER_CHAR * len(sentence))
-        request = TTSRequest(text=sentence, references=voice, chunk_length=0, stream_frames=self.stream_frames,
-                             sampling=Sampling(s.temperature, s.top_p, s.repetition_penalty, cap, None))
+        request = TTSRequest(
+            text=sentence,
+            references=voice,
+            chunk_length=0,
+            stream_frames=self.stream_frames,
+            sampling=Sampling(s.temperature, s.top_p, s.repetition_penalty, cap, None),
+        )
         for segment in self.tts.synthesize(request):
             if segment.audio.size:
                 yield segment.audio
@@ -91,19 +112,26 @@ class CascadeEngine:
         voice = None
         if request.system_audio is not None:
             # The transcript is kept with the codes: later turns speak in this voice without re-sending either.
-            voice = VQPart(self.voices.from_audio(request.system_audio, request.reference_text).codes,
-                           request.reference_text)
-        turn = open_turn(request.conversation_id, request.history, request.system_message, voice,
-                         self.default_system, self.store)
-        refs = [Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text or v.text)
-                for v in turn.voice[:1]]
+            voice = VQPart(
+                self.voices.from_audio(request.system_audio, request.reference_text).codes, request.reference_text
+            )
+        turn = open_turn(
+            request.conversation_id, request.history, request.system_message, voice, self.default_system, self.store
+        )
+        refs = [
+            Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text or v.text) for v in turn.voice[:1]
+        ]
         s = request.sampling
         budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens
-        prompt, dropped = self._llm_messages(turn.system, turn.history, request.message,
-                                             self.llm.context - budget)
+        prompt, dropped = self._llm_messages(turn.system, turn.history, request.message, self.llm.context - budget)
         seed_everything(s.seed)
-        t = {"prompt_tokens": len(prompt), "dropped_turns": dropped, "first_text_s": None, "first_audio_s": None,
-             "tts_s": 0.0}
+        t = {
+            "prompt_tokens": len(prompt),
+            "dropped_turns": dropped,
+            "first_text_s": None,
+            "first_audio_s": None,
+            "tts_s": 0.0,
+        }
         splitter, text = SentenceSplitter(self.sentence_chars), []
 
         def speak(sentences):

@@ -21,7 +21,6 @@ from fish_speech.models.text2semantic.long_form import generate_long
 from fish_speech.models.vqgan.codec import Codec, StreamingDecoder
 from fish_speech.text.normalize import normalize_text
 
-
 FIRST_FRAMES = 8  # frames in the first streamed piece (~0.37 s of audio)
 SYNC_FRAMES = 8  # the generator hands frames over (one host sync) every this many frames
 
@@ -36,8 +35,14 @@ class TTSEngine:
         self.load_timings: dict = {}
 
     @classmethod
-    def load(cls, llama_checkpoint_path: str | Path, decoder_checkpoint_path: str | Path, device: str | None = None,
-             half: bool = False, compile: bool = False) -> "TTSEngine":
+    def load(
+        cls,
+        llama_checkpoint_path: str | Path,
+        decoder_checkpoint_path: str | Path,
+        device: str | None = None,
+        half: bool = False,
+        compile: bool = False,
+    ) -> "TTSEngine":
         t0 = time.perf_counter()
         dev = pick_device(device)
         lm = load_language_model(llama_checkpoint_path, device=str(dev), half=half)
@@ -94,7 +99,11 @@ class TTSEngine:
                 dec_s += time.perf_counter() - t
                 if first_audio is None and audio.size:
                     first_audio = time.perf_counter() - start
-                timings = {"first_audio_s": first_audio, "generate_s": gen_s, "decode_s": dec_s,
-                           "elapsed_s": time.perf_counter() - start}
+                timings = {
+                    "first_audio_s": first_audio,
+                    "generate_s": gen_s,
+                    "decode_s": dec_s,
+                    "elapsed_s": time.perf_counter() - start,
+                }
                 yield Segment(audio, self.sample_rate, block.text, codes, block.chunk_index, block.chunk_done, timings)
             mark = time.perf_counter()

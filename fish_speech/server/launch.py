@@ -22,25 +22,51 @@ log = logging.getLogger("fish_speech.server")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llama-checkpoint-path", default=DEFAULT_LLAMA, help="language model folder (default: %(default)s)")
+    p.add_argument(
+        "--llama-checkpoint-path", default=DEFAULT_LLAMA, help="language model folder (default: %(default)s)"
+    )
     p.add_argument("--decoder-checkpoint-path", default=DEFAULT_DECODER, help="codec .pth (default: %(default)s)")
     p.add_argument("--decoder-config-name", default="firefly_gan_vq", help="codec config; only firefly_gan_vq exists")
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best available)")
     p.add_argument("--half", action="store_true", help="float16 instead of bfloat16 (GPUs without bf16)")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (faster on GPU, slow start)")
-    p.add_argument("--mode", choices=("tts", "agent"), default="tts",
-                   help="tts, or agent: also load the fish-agent model for /v1/chat (tts keeps working)")
-    p.add_argument("--agent-checkpoint-path", default=None,
-                   help="fish-agent folder for --mode agent (default: $AGENT_CHECKPOINT_PATH or checkpoints/fish-agent-v0.1-3b)")
-    p.add_argument("--max-text-length", type=int, default=None,
-                   help="longest `text` in characters, 0 = no limit (default: $MAX_TEXT_LENGTH or 3000)")
-    p.add_argument("--max-request-mb", type=float, default=64.0, help="largest request body in MiB (default: %(default)s)")
-    p.add_argument("--references-dir", default="references", help="saved voices, one folder per id (default: %(default)s)")
-    p.add_argument("--ref-data-dir", default="ref_data", help="SPEAKER/EMOTION clips for --speaker (default: %(default)s)")
-    p.add_argument("--api-key", default=os.environ.get("FISH_API_KEY") or None,
-                   help="require 'Authorization: Bearer KEY' on /v1/* (default: $FISH_API_KEY, none)")
-    p.add_argument("--warmup", choices=("auto", "on", "off"), default="auto",
-                   help="synthesise a short sentence before serving; auto = only with --compile")
+    p.add_argument(
+        "--mode",
+        choices=("tts", "agent"),
+        default="tts",
+        help="tts, or agent: also load the fish-agent model for /v1/chat (tts keeps working)",
+    )
+    p.add_argument(
+        "--agent-checkpoint-path",
+        default=None,
+        help="fish-agent folder for --mode agent (default: $AGENT_CHECKPOINT_PATH or checkpoints/fish-agent-v0.1-3b)",
+    )
+    p.add_argument(
+        "--max-text-length",
+        type=int,
+        default=None,
+        help="longest `text` in characters, 0 = no limit (default: $MAX_TEXT_LENGTH or 3000)",
+    )
+    p.add_argument(
+        "--max-request-mb", type=float, default=64.0, help="largest request body in MiB (default: %(default)s)"
+    )
+    p.add_argument(
+        "--references-dir", default="references", help="saved voices, one folder per id (default: %(default)s)"
+    )
+    p.add_argument(
+        "--ref-data-dir", default="ref_data", help="SPEAKER/EMOTION clips for --speaker (default: %(default)s)"
+    )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("FISH_API_KEY") or None,
+        help="require 'Authorization: Bearer KEY' on /v1/* (default: $FISH_API_KEY, none)",
+    )
+    p.add_argument(
+        "--warmup",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="synthesise a short sentence before serving; auto = only with --compile",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
@@ -80,12 +106,19 @@ def build_backend(args):
     from fish_speech.server.backend import Backend
 
     if args.decoder_config_name not in DECODER_CONFIGS:
-        raise FishError(400, "decoder-config-name", f"unknown codec config {args.decoder_config_name!r}; use firefly_gan_vq")
+        raise FishError(
+            400, "decoder-config-name", f"unknown codec config {args.decoder_config_name!r}; use firefly_gan_vq"
+        )
     limits = Limits.from_env()
     if args.max_text_length is not None:
         limits = dataclasses.replace(limits, max_text_length=max(0, args.max_text_length))
-    engine = TTSEngine.load(args.llama_checkpoint_path, args.decoder_checkpoint_path,
-                            device=args.device, half=args.half, compile=args.compile)
+    engine = TTSEngine.load(
+        args.llama_checkpoint_path,
+        args.decoder_checkpoint_path,
+        device=args.device,
+        half=args.half,
+        compile=args.compile,
+    )
     agent = _load_agent(args, engine, limits)
     backend = Backend(engine, make_scheduler(engine), None, limits, args.ref_data_dir, agent=agent)
     backend.library = ReferenceLibrary(backend.encode_bytes, root=args.references_dir)

@@ -38,10 +38,12 @@ async def health() -> JSONResponse:
 @router.get("/v1/info", tags=["meta"], summary="Formats, limits, field defaults, features")
 async def info(request: Request) -> JSONResponse:
     backend = request.app.state.backend
-    return JSONResponse({
-        "version": __version__,
-        "auth": bool(request.app.state.api_key),
-        "max_request_bytes": request.app.state.max_request_bytes,
-        "tts_fields": json_schema(HTTP_TTS_RULES)["properties"],
-        **backend.info(),
-    })
+    return JSONResponse(
+        {
+            "version": __version__,
+            "auth": bool(request.app.state.api_key),
+            "max_request_bytes": request.app.state.max_request_bytes,
+            "tts_fields": json_schema(HTTP_TTS_RULES)["properties"],
+            **backend.info(),
+        }
+    )

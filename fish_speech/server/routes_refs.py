@@ -27,7 +27,9 @@ async def _form_or_body(request: Request) -> tuple[dict, bytes | None, str | Non
         try:
             form = await request.form(max_part_size=request.app.state.max_request_bytes)
         except AssertionError:  # python-multipart missing: Starlette asserts
-            raise FishError(415, "content-type", "multipart uploads need python-multipart; send JSON or msgpack") from None
+            raise FishError(
+                415, "content-type", "multipart uploads need python-multipart; send JSON or msgpack"
+            ) from None
         upload = form.get("audio")
         if upload is None or isinstance(upload, str):
             raise bad_input("audio", "attach the audio file as form field 'audio'")
@@ -98,7 +100,10 @@ async def delete_reference_alias(request: Request) -> Response:
 
 
 _REF_ID_PARAM = {
-    "name": "ref_id", "in": "path", "required": True, "schema": {"type": "string"},
+    "name": "ref_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
     "description": "the voice id; ids with '/', '..' or other path tricks are refused (400)",
 }
 

@@ -24,8 +24,10 @@ from fish_speech.server.wire import decode_bytes, parse_body
 router = APIRouter(tags=["speech"])
 
 AUDIO_RESPONSES = {
-    200: {"description": "the audio file, or its pieces as they are generated when streaming",
-          "content": {"audio/wav": {}, "audio/mpeg": {}, "audio/flac": {}, "audio/ogg": {}, "audio/pcm": {}}},
+    200: {
+        "description": "the audio file, or its pieces as they are generated when streaming",
+        "content": {"audio/wav": {}, "audio/mpeg": {}, "audio/flac": {}, "audio/ogg": {}, "audio/pcm": {}},
+    },
     400: {"description": "a field is invalid: {code, field, message}"},
     404: {"description": "unknown reference id, voice or ref_data speaker"},
 }

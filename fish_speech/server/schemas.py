@@ -36,7 +36,16 @@ HTTP_TTS_RULES: dict[str, Rule] = {
 }
 
 # Fish fields an OpenAI client may add through `extra_body`.
-_FISH_EXTRAS = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "chunk_length", "seed", "normalize", "stream_frames")
+_FISH_EXTRAS = (
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+    "max_new_tokens",
+    "chunk_length",
+    "seed",
+    "normalize",
+    "stream_frames",
+)
 
 # POST /v1/audio/speech: OpenAI's request, plus the Fish sampling fields as extensions.
 OPENAI_RULES: dict[str, Rule] = {

@@ -71,7 +71,9 @@ async def parse_body(request: Request, limit: int) -> dict:
         except ValueError as exc:
             raise FishError(400, None, f"body is not valid JSON: {exc}") from None
     else:
-        raise FishError(415, "content-type", f"unsupported content type {kind!r}; use application/json or application/msgpack")
+        raise FishError(
+            415, "content-type", f"unsupported content type {kind!r}; use application/json or application/msgpack"
+        )
     if not isinstance(data, dict):
         raise FishError(400, None, "request body must be an object")
     return data

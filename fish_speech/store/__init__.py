@@ -54,9 +54,7 @@ def open_store(url: str, ttl_s: float = DEFAULT_TTL_S, max_turns: int = DEFAULT_
         from fish_speech.store.redis_store import RedisStore
 
         return RedisStore(url, ttl_s, max_turns)
-    raise FishError(
-        500, "CONVERSATION_STORE", "expected 'memory', 'sqlite:///path' or 'redis://host:port/db'"
-    )
+    raise FishError(500, "CONVERSATION_STORE", "expected 'memory', 'sqlite:///path' or 'redis://host:port/db'")
 
 
 def default_store_url(volume: str = RUNPOD_VOLUME) -> str:
@@ -72,5 +70,7 @@ def store_from_env(environ=None) -> ConversationStore:
         if ttl_s < 0 or max_turns < 0:
             raise ValueError
     except ValueError:
-        raise FishError(500, "CONVERSATION_TTL", "CONVERSATION_TTL and CONVERSATION_MAX_TURNS must be numbers >= 0") from None
+        raise FishError(
+            500, "CONVERSATION_TTL", "CONVERSATION_TTL and CONVERSATION_MAX_TURNS must be numbers >= 0"
+        ) from None
     return open_store(url, ttl_s, max_turns)

@@ -28,9 +28,7 @@ def validate_conversation_id(value, field_name: str = "conversation_id") -> str:
     if not 1 <= len(value) <= MAX_ID_LENGTH:
         raise bad_input(field_name, f"must be 1..{MAX_ID_LENGTH} characters long")
     if not _ID_RE.match(value):
-        raise bad_input(
-            field_name, "may contain only letters, digits and . _ : @ - (starting with a letter or digit)"
-        )
+        raise bad_input(field_name, "may contain only letters, digits and . _ : @ - (starting with a letter or digit)")
     return value
 
 

@@ -43,9 +43,7 @@ class RedisStore(ConversationStore):
         self._errors = redis.exceptions.RedisError
         # Fail fast instead of hanging a job: short timeouts, no silent retry loop. Query
         # parameters in the URL (socket_timeout=..., password via redis://:pw@host) still apply.
-        self._client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=None
-        )
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=None)
         self._script = self._client.register_script(_APPEND)
         kw = self._client.connection_pool.connection_kwargs
         # Never echo a password back in messages or logs.

@@ -81,12 +81,12 @@ class SQLiteStore(ConversationStore):
     def _load(self, cid):
         try:
             with self._tx() as db:
-                row = db.execute("SELECT system, version, expires_at FROM conversations WHERE id = ?", (cid,)).fetchone()
+                row = db.execute(
+                    "SELECT system, version, expires_at FROM conversations WHERE id = ?", (cid,)
+                ).fetchone()
                 if row is None or (row[2] is not None and row[2] <= time.time()):
                     return Conversation(cid)
-                data = db.execute(
-                    "SELECT data FROM messages WHERE conversation_id = ? ORDER BY seq", (cid,)
-                ).fetchall()
+                data = db.execute("SELECT data FROM messages WHERE conversation_id = ? ORDER BY seq", (cid,)).fetchall()
         except sqlite3.Error as e:
             raise self._unavailable(e) from e
         return Conversation(cid, load_message(row[0]), [load_message(d[0]) for d in data], row[1])

@@ -25,15 +25,45 @@ from fish_speech.models.text2semantic.model import DualARTransformer
 
 # config.json of fishaudio/fish-agent-v0.1-3b (values from the model card / spec).
 FULL_AGENT_CONFIG = dict(
-    model_type="dual_ar", vocab_size=151936, n_layer=36, n_head=16, n_local_heads=2, dim=2048, head_dim=128,
-    intermediate_size=11008, attention_qkv_bias=True, rope_base=1000000.0, norm_eps=1e-6,
-    tie_word_embeddings=True, max_seq_len=8192, codebook_size=1024, num_codebooks=8,
-    share_codebook_embeddings=True, n_fast_layer=4, fast_dim=1024, fast_n_head=16, fast_n_local_heads=2,
-    fast_head_dim=64, fast_intermediate_size=4096, fast_attention_qkv_bias=False, is_reward_model=False,
+    model_type="dual_ar",
+    vocab_size=151936,
+    n_layer=36,
+    n_head=16,
+    n_local_heads=2,
+    dim=2048,
+    head_dim=128,
+    intermediate_size=11008,
+    attention_qkv_bias=True,
+    rope_base=1000000.0,
+    norm_eps=1e-6,
+    tie_word_embeddings=True,
+    max_seq_len=8192,
+    codebook_size=1024,
+    num_codebooks=8,
+    share_codebook_embeddings=True,
+    n_fast_layer=4,
+    fast_dim=1024,
+    fast_n_head=16,
+    fast_n_local_heads=2,
+    fast_head_dim=64,
+    fast_intermediate_size=4096,
+    fast_attention_qkv_bias=False,
+    is_reward_model=False,
 )
 TINY_AGENT_CONFIG = dict(
-    FULL_AGENT_CONFIG, n_layer=2, n_head=4, n_local_heads=2, dim=64, head_dim=16, intermediate_size=128,
-    max_seq_len=1024, n_fast_layer=1, fast_dim=32, fast_n_head=2, fast_n_local_heads=1, fast_head_dim=16,
+    FULL_AGENT_CONFIG,
+    n_layer=2,
+    n_head=4,
+    n_local_heads=2,
+    dim=64,
+    head_dim=16,
+    intermediate_size=128,
+    max_seq_len=1024,
+    n_fast_layer=1,
+    fast_dim=32,
+    fast_n_head=2,
+    fast_n_local_heads=1,
+    fast_head_dim=16,
     fast_intermediate_size=64,
 )
 # Qwen2's pre-tokenizer split (every digit alone, words with one leading non-letter, ...).
@@ -82,7 +112,10 @@ def write_tokenizer_files(tok, directory: Path):
     added = {t: tok.token_to_id(t) for t in QWEN_SPECIALS + AGENT_SPECIALS}
     (directory / "added_tokens.json").write_text(json.dumps(added, indent=2))
     (directory / "special_tokens_map.json").write_text(
-        json.dumps({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "additional_special_tokens": AGENT_SPECIALS}, indent=2)
+        json.dumps(
+            {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "additional_special_tokens": AGENT_SPECIALS},
+            indent=2,
+        )
     )
     config = {
         "tokenizer_class": "Qwen2Tokenizer",
@@ -96,7 +129,14 @@ def write_tokenizer_files(tok, directory: Path):
         "split_special_tokens": False,
         "additional_special_tokens": AGENT_SPECIALS,
         "added_tokens_decoder": {
-            str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+            str(i): {
+                "content": t,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
+            }
             for t, i in added.items()
         },
     }

@@ -29,18 +29,50 @@ CODEC_FILE = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 # The 26 keys of the official config.json; the head has padding rows past the last special token
 # (102048 > 100000 ranks + 1036 specials) (share/scale_codebook_embeddings are absent there).
 FULL_CONFIG = dict(
-    attention_qkv_bias=False, codebook_size=1024, dim=1024, dropout=0.0, fast_attention_qkv_bias=False,
-    fast_dim=1024, fast_head_dim=64, fast_intermediate_size=4096, fast_n_head=16, fast_n_local_heads=2,
-    head_dim=64, initializer_range=0.02, intermediate_size=4096, is_reward_model=False, max_seq_len=8192,
-    model_type="dual_ar", n_fast_layer=4, n_head=16, n_layer=24, n_local_heads=2, norm_eps=1e-6,
-    num_codebooks=8, rope_base=1000000.0, tie_word_embeddings=False, use_gradient_checkpointing=True,
+    attention_qkv_bias=False,
+    codebook_size=1024,
+    dim=1024,
+    dropout=0.0,
+    fast_attention_qkv_bias=False,
+    fast_dim=1024,
+    fast_head_dim=64,
+    fast_intermediate_size=4096,
+    fast_n_head=16,
+    fast_n_local_heads=2,
+    head_dim=64,
+    initializer_range=0.02,
+    intermediate_size=4096,
+    is_reward_model=False,
+    max_seq_len=8192,
+    model_type="dual_ar",
+    n_fast_layer=4,
+    n_head=16,
+    n_layer=24,
+    n_local_heads=2,
+    norm_eps=1e-6,
+    num_codebooks=8,
+    rope_base=1000000.0,
+    tie_word_embeddings=False,
+    use_gradient_checkpointing=True,
     vocab_size=102048,
 )
 # Small but structurally complete: GQA, untied head, fast_dim != dim (so fast_project_in exists).
 TINY_CONFIG = dict(
-    FULL_CONFIG, dim=64, n_head=4, n_local_heads=2, head_dim=16, intermediate_size=None, n_layer=2,
-    n_fast_layer=2, fast_dim=32, fast_n_head=2, fast_n_local_heads=1, fast_head_dim=16,
-    fast_intermediate_size=None, max_seq_len=1024, vocab_size=256 + len(SPECIAL_TOKENS),  # no padding rows
+    FULL_CONFIG,
+    dim=64,
+    n_head=4,
+    n_local_heads=2,
+    head_dim=16,
+    intermediate_size=None,
+    n_layer=2,
+    n_fast_layer=2,
+    fast_dim=32,
+    fast_n_head=2,
+    fast_n_local_heads=1,
+    fast_head_dim=16,
+    fast_intermediate_size=None,
+    max_seq_len=1024,
+    vocab_size=256 + len(SPECIAL_TOKENS),  # no padding rows
 )
 del TINY_CONFIG["intermediate_size"], TINY_CONFIG["fast_intermediate_size"]
 
@@ -60,7 +92,9 @@ def write_language_model(directory: str | Path, config: dict, n_ranks: int, seed
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if config["vocab_size"] < n_ranks + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size {config['vocab_size']} cannot hold {n_ranks} ranks + {len(SPECIAL_TOKENS)} specials")
+        raise ValueError(
+            f"vocab_size {config['vocab_size']} cannot hold {n_ranks} ranks + {len(SPECIAL_TOKENS)} specials"
+        )
     (directory / "config.json").write_text(json.dumps(config, indent=4, sort_keys=True))
     ranks = tokenizer_ranks(n_ranks)
     tokenizer = FishTokenizer(ranks)
@@ -75,7 +109,9 @@ def write_language_model(directory: str | Path, config: dict, n_ranks: int, seed
         elif name.endswith(".bias"):
             state[name] = torch.zeros(p.shape, dtype=torch.bfloat16)
         else:
-            state[name] = torch.empty(p.shape, dtype=torch.bfloat16).normal_(0, config["initializer_range"], generator=gen)
+            state[name] = torch.empty(p.shape, dtype=torch.bfloat16).normal_(
+                0, config["initializer_range"], generator=gen
+            )
     torch.save(state, directory / "model.pth")
     return directory
 

@@ -111,7 +111,8 @@ def codec_state_dict(tiny: bool = True, layout: str = "parametrizations", seed: 
             w = sd[base + ".weight"]
             stretch = 0.5 + 1.5 * rand(w.shape[0], *(1,) * (w.dim() - 1))  # v need not be unit-norm
             out[base + g_suffix] = torch.linalg.vector_norm(w.reshape(w.shape[0], -1), dim=1).reshape(
-                (w.shape[0],) + (1,) * (w.dim() - 1))
+                (w.shape[0],) + (1,) * (w.dim() - 1)
+            )
             out[base + v_suffix] = (w * stretch).contiguous()
         elif key.endswith(".parametrizations.weight.original1"):
             continue
@@ -120,8 +121,9 @@ def codec_state_dict(tiny: bool = True, layout: str = "parametrizations", seed: 
     return out
 
 
-def write_codec_checkpoint(path, tiny: bool = True, layout: str = "parametrizations", prefix: str = "",
-                           wrap: bool = False, seed: int = 0) -> Path:
+def write_codec_checkpoint(
+    path, tiny: bool = True, layout: str = "parametrizations", prefix: str = "", wrap: bool = False, seed: int = 0
+) -> Path:
     """Write a random codec state dict with `torch.save`; returns the path."""
     sd = codec_state_dict(tiny=tiny, layout=layout, seed=seed)
     if prefix:

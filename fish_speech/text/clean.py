@@ -12,7 +12,7 @@ import re
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'"})
 
 # Emoticons, misc symbols/pictographs, transport/map symbols, regional indicators (flags).
-_EMOJI = re.compile("[\U0001F600-\U0001F64F\U0001F300-\U0001F5FF\U0001F680-\U0001F6FF\U0001F1E0-\U0001F1FF]")
+_EMOJI = re.compile("[\U0001f600-\U0001f64f\U0001f300-\U0001f5ff\U0001f680-\U0001f6ff\U0001f1e0-\U0001f1ff]")
 
 _COMMA_RUN = re.compile(",{2,}")
 

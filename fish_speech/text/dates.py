@@ -6,9 +6,7 @@ import re
 
 from fish_speech.text.numbers import cardinal, ordinal, year
 
-MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+MONTHS = ("January February March April May June July August September October November December").split()
 _ABBREVIATED = {m[:3]: m for m in MONTHS if len(m) > 4}
 _ABBREVIATED["Sept"] = "September"
 
@@ -18,9 +16,7 @@ _ORD_SUFFIX = r"(?:st|nd|rd|th)?"
 
 _ISO = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
 _NUMERIC = re.compile(r"(?<![\d/.])(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?![\d/]|\.\d)")
-_MONTH_DAY = re.compile(
-    rf"\b{_MONTH}\s+(?P<day>\d{{1,2}}){_ORD_SUFFIX}\b(?:,?\s+(?P<year>\d{{4}})\b(?![.,]\d))?"
-)
+_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(?P<day>\d{{1,2}}){_ORD_SUFFIX}\b(?:,?\s+(?P<year>\d{{4}})\b(?![.,]\d))?")
 _DAY_MONTH = re.compile(
     rf"\b(?P<day>\d{{1,2}}){_ORD_SUFFIX}\s+(?:of\s+)?{_MONTH}(?![\w])"
     r"(?:,?\s+(?P<year>\d{4})\b(?![.,]\d))?"
@@ -67,8 +63,9 @@ def _named(day_first: bool):
             return m.group()
         # "the 5th of March" already has its article.
         if day_first and m.string[: m.start()].lower().endswith("the "):
-            said = said[len("the "):]
+            said = said[len("the ") :]
         return said
+
     return repl
 
 
@@ -83,7 +80,7 @@ def expand_dates(text: str) -> str:
 def _ampm(m: re.Match) -> str:
     said = "AM" if m.group("ap").lower() == "a" else "PM"
     # The dot of "p.m." also ended the sentence when nothing or a capital follows.
-    rest = m.string[m.end():].lstrip()
+    rest = m.string[m.end() :].lstrip()
     if m.group().endswith(".") and (not rest or rest[0].isupper()):
         said += "."
     return said

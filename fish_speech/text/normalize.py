@@ -103,14 +103,29 @@ def _ends_sentence(text: str, end: int) -> bool:
 # Titles are always followed by a name, so their dot never ends a sentence. Only the common
 # four may drop the dot (British "Mr Smith"); "Gen Z" must stay as it is.
 _TITLES = {
-    "Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Dr": "Doctor", "Prof": "Professor",
-    "Mt": "Mount", "Capt": "Captain", "Gen": "General", "Lt": "Lieutenant", "Sgt": "Sergeant",
-    "Col": "Colonel", "Gov": "Governor", "Sen": "Senator", "Rev": "Reverend", "St": "Saint",
+    "Mr": "Mister",
+    "Mrs": "Missus",
+    "Ms": "Miz",
+    "Dr": "Doctor",
+    "Prof": "Professor",
+    "Mt": "Mount",
+    "Capt": "Captain",
+    "Gen": "General",
+    "Lt": "Lieutenant",
+    "Sgt": "Sergeant",
+    "Col": "Colonel",
+    "Gov": "Governor",
+    "Sen": "Senator",
+    "Rev": "Reverend",
+    "St": "Saint",
 }
 _DOT_OPTIONAL = ("Mr", "Mrs", "Ms", "Dr")
 _TITLE_RE = re.compile(
-    r"\b(?:(" + "|".join(_DOT_OPTIONAL) + r")\.?|("
-    + "|".join(t for t in _TITLES if t not in _DOT_OPTIONAL) + r")\.)(?=\s+[A-Z])"
+    r"\b(?:("
+    + "|".join(_DOT_OPTIONAL)
+    + r")\.?|("
+    + "|".join(t for t in _TITLES if t not in _DOT_OPTIONAL)
+    + r")\.)(?=\s+[A-Z])"
 )
 _AFTER_ADDRESS = re.compile(r"\b\d+(?:\s+[A-Z][a-z]*)+\s+$")
 
@@ -140,9 +155,11 @@ _ABBREVIATIONS = [
 def _expand_abbreviations(text: str) -> str:
     text = _TITLE_RE.sub(_title, text)
     for pattern, words in _ABBREVIATIONS:
+
         def repl(m: re.Match, words=words) -> str:
             dot = m.group().endswith(".") and _ends_sentence(m.string, m.end())
             return words + ("." if dot else "")
+
         text = pattern.sub(repl, text)
     return text
 

@@ -14,8 +14,13 @@ _SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion", "qui
 
 # Ordinals that are not simply "+th".
 _ORDINAL_IRREGULAR = {
-    "one": "first", "two": "second", "three": "third", "five": "fifth",
-    "eight": "eighth", "nine": "ninth", "twelve": "twelfth",
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
 }
 
 # Beyond this a number is read digit by digit (serials, IDs): nobody says "sextillion".
@@ -56,7 +61,7 @@ def cardinal(n: int) -> str:
 
 
 def digits(text: str) -> str:
-    """"0314" -> "zero three one four" (non-digits are dropped)."""
+    """ "0314" -> "zero three one four" (non-digits are dropped)."""
     return " ".join(_ONES[int(ch)] for ch in text if ch.isdigit())
 
 

@@ -75,16 +75,28 @@ def test_voice_and_text_memory_carry_over_turns(cascade, store, wav_bytes, monke
     prompts = []
     real = cascade.llm.prompt_ids
     monkeypatch.setattr(cascade.llm, "prompt_ids", lambda msgs: prompts.append(msgs) or real(msgs))
-    first = list(cascade.chat(AgentRequest(message="My name is Ada.", system_audio=wav_bytes, conversation_id="c",
-                                           reference_text="a tone", sampling=Sampling(max_new_tokens=6))))[-1]
+    first = list(
+        cascade.chat(
+            AgentRequest(
+                message="My name is Ada.",
+                system_audio=wav_bytes,
+                conversation_id="c",
+                reference_text="a tone",
+                sampling=Sampling(max_new_tokens=6),
+            )
+        )
+    )[-1]
     voice = cascade.tts_calls[0].references[0]
     assert voice.text == "a tone" and voice.codes.shape[0] == 8
     cascade.tts_calls.clear()
-    second = list(cascade.chat(AgentRequest(message="Who am I?", conversation_id="c",
-                                            sampling=Sampling(max_new_tokens=6))))[-1]
-    assert prompts[-1][1:] == [{"role": "user", "content": "My name is Ada."},
-                               {"role": "assistant", "content": first.text},
-                               {"role": "user", "content": "Who am I?"}]
+    second = list(
+        cascade.chat(AgentRequest(message="Who am I?", conversation_id="c", sampling=Sampling(max_new_tokens=6)))
+    )[-1]
+    assert prompts[-1][1:] == [
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": "Who am I?"},
+    ]
     later = cascade.tts_calls[0].references[0]
     assert np.array_equal(later.codes, voice.codes)  # voice kept, not re-sent
     assert later.text == "a tone"  # and its transcript with it (tts clones better with one)

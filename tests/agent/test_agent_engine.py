@@ -154,8 +154,13 @@ def test_decode_step_samples_text_near_greedily_and_codes_with_the_request(agent
     real = gen.sample
 
     def spy(logits, temperature, top_p, penalty, history=None, bias=None):
-        calls.append((logits.shape[-1], (float(temperature), float(top_p), float(penalty)),
-                      None if history is None else history.clone()))
+        calls.append(
+            (
+                logits.shape[-1],
+                (float(temperature), float(top_p), float(penalty)),
+                None if history is None else history.clone(),
+            )
+        )
         return real(logits, temperature, top_p, penalty, history, bias)
 
     monkeypatch.setattr(gen, "sample", spy)
@@ -166,8 +171,9 @@ def test_decode_step_samples_text_near_greedily_and_codes_with_the_request(agent
     # frames 0-2 speech, 3 text, 4-5 speech, 6 end of turn
     plan = {0: "sem", 1: "sem", 2: "sem", 4: "sem", 5: "sem", 6: "end"}
     torch.manual_seed(0)
-    out = list(g.generate(prompt, 16, temperature=0.3, top_p=0.5, repetition_penalty=1.5, steer=script(plan),
-                      sync_every=1))
+    out = list(
+        g.generate(prompt, 16, temperature=0.3, top_p=0.5, repetition_penalty=1.5, steer=script(plan), sync_every=1)
+    )
     assert g.stopped and [c is None for _, c in out] == [False, False, False, True, False, False]
     assert out[3][0] != tok.semantic_id and all(m == tok.semantic_id for m, c in out if c is not None)
     frames = len(out) + 1  # the end-of-turn frame was generated too
@@ -194,9 +200,14 @@ def test_long_conversation_is_trimmed_to_the_context_oldest_turns_first(agent_en
     system = Message("system", [TextPart("Be brief.")])
     rng = np.random.default_rng(3)
     for i in range(12):  # ~12 x 110 positions > the tiny model's 1024
-        store.append("long", [Message("user", [TextPart(f"question {i}")]),
-                              Message("assistant", [TextPart(f"answer {i}"), VQPart(rng.integers(0, 1000, (8, 100)))])],
-                     system=system)
+        store.append(
+            "long",
+            [
+                Message("user", [TextPart(f"question {i}")]),
+                Message("assistant", [TextPart(f"answer {i}"), VQPart(rng.integers(0, 1000, (8, 100)))]),
+            ],
+            system=system,
+        )
     done = chat(agent_engine, message="latest", conversation_id="long", sampling=Sampling(max_new_tokens=4))[-1]
     prompt = prompts[0][0]
     room = agent_engine.am.args.max_seq_len - 4
@@ -207,8 +218,10 @@ def test_long_conversation_is_trimmed_to_the_context_oldest_turns_first(agent_en
     assert torch.equal(prompt[:, : head.shape[1]], head)  # the system message stays first
     kept = store.load("long").messages[dropped : dropped + 1]
     assert contains(prompt, encode_message(kept[0], tok, 8))  # the oldest kept turn follows it
-    assert torch.equal(prompt[:, head.shape[1] : head.shape[1] + len(tok.header("user"))],
-                       encode_message(kept[0], tok, 8)[:, : len(tok.header("user"))])
+    assert torch.equal(
+        prompt[:, head.shape[1] : head.shape[1] + len(tok.header("user"))],
+        encode_message(kept[0], tok, 8)[:, : len(tok.header("user"))],
+    )
     first = store.load("long").messages[0]
     assert not contains(prompt, encode_message(first, tok, 8))
     assert len(store.load("long").messages) == 26  # nothing was deleted from memory

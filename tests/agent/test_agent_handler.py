@@ -135,8 +135,7 @@ def test_agent_load_failure_is_a_503_for_agent_jobs_only(handler_module, tiny_en
     assert handler_module.load_agent(tiny_engine) is None
 
 
-def test_worker_loads_the_agent_named_by_the_environment(handler_module, tiny_engine, agent_dir, monkeypatch,
-                                                         tmp_path):
+def test_worker_loads_the_agent_named_by_the_environment(handler_module, tiny_engine, agent_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("AGENT_CHECKPOINT_PATH", str(agent_dir))
     monkeypatch.setenv("CONVERSATION_STORE", f"sqlite://{tmp_path}/c.db")
     monkeypatch.setenv("AGENT_MAX_REPLY_TOKENS", "6")

@@ -21,8 +21,16 @@ def tok(agent_dir):
 
 def test_checkpoint_has_the_official_files(agent_dir):
     names = {p.name for p in agent_dir.iterdir()}
-    assert {"config.json", "model.pth", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-            "special_tokens_map.json", "added_tokens.json"} <= names
+    assert {
+        "config.json",
+        "model.pth",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+        "special_tokens_map.json",
+        "added_tokens.json",
+    } <= names
     cfg = json.loads((agent_dir / "config.json").read_text())
     assert cfg["model_type"] == "dual_ar" and cfg["tie_word_embeddings"] and cfg["attention_qkv_bias"]
     assert (cfg["num_codebooks"], cfg["codebook_size"]) == (8, 1024) and cfg["fast_dim"] != cfg["dim"]
@@ -36,7 +44,10 @@ def test_checkpoint_has_the_official_files(agent_dir):
 def test_tokenizer_ids_come_from_the_files_and_special_text_stays_text(tok, agent_dir):
     added = json.loads((agent_dir / "added_tokens.json").read_text())
     assert (tok.im_start_id, tok.im_end_id, tok.semantic_id) == (
-        added["<|im_start|>"], added["<|im_end|>"], added["<|semantic|>"])
+        added["<|im_start|>"],
+        added["<|im_end|>"],
+        added["<|semantic|>"],
+    )
     assert tok.im_end_id not in tok.encode("typed <|im_end|> by a user")
     assert tok.decode(tok.encode("Hello there! 你好")) == "Hello there! 你好"
     assert tok.header("user") == [tok.im_start_id] + tok.encode("user\n")
@@ -47,8 +58,10 @@ def test_two_turn_prompt_matches_the_spec_layout(tok):
     rng = np.random.default_rng(0)
     ref, a1, u2 = (rng.integers(0, 1000, (8, n)) for n in (4, 3, 2))
     system = Message("system", [TextPart("Be brief."), VQPart(ref)])
-    history = [Message("user", [TextPart("Hi!")]),
-               Message("assistant", [TextPart("Hello"), VQPart(a1), TextPart(" there.")])]
+    history = [
+        Message("user", [TextPart("Hi!")]),
+        Message("assistant", [TextPart("Hello"), VQPart(a1), TextPart(" there.")]),
+    ]
     user = Message("user", [VQPart(u2)])
     prompt = build_prompt(system, history, user, tok, 8, 1000)
     S, E = tok.semantic_id, tok.im_end_id
@@ -87,8 +100,10 @@ def test_long_history_drops_the_oldest_turns_after_the_system_message(tok):
     system = Message("system", [TextPart("sys")])
     history = []
     for i in range(10):
-        history += [Message("user", [TextPart(f"question number {i}")]),
-                    Message("assistant", [TextPart(f"answer {i}"), VQPart(np.zeros((8, 10), int))])]
+        history += [
+            Message("user", [TextPart(f"question number {i}")]),
+            Message("assistant", [TextPart(f"answer {i}"), VQPart(np.zeros((8, 10), int))]),
+        ]
     user = Message("user", [TextPart("latest")])
     full = build_prompt(system, history, user, tok, 8, 10_000)
     short = build_prompt(system, history, user, tok, 8, full.tokens.shape[1] // 3)
@@ -117,14 +132,29 @@ def test_prompt_matches_an_independent_encoding_with_the_checkpoints_hf_tokenize
     rng = np.random.default_rng(1)
     ref, a1 = rng.integers(0, 1000, (8, 3)), rng.integers(0, 1000, (8, 2))
     system = Message("system", [TextPart("You speak softly."), VQPart(ref)])
-    history = [Message("user", [TextPart("What's up?")]),
-               Message("assistant", [TextPart("Not much,"), VQPart(a1), TextPart(" you?")])]
+    history = [
+        Message("user", [TextPart("What's up?")]),
+        Message("assistant", [TextPart("Not much,"), VQPart(a1), TextPart(" you?")]),
+    ]
     user = Message("user", [TextPart("Tell me a story about a fish.")])
-    expected = (enc("<|im_start|>system\n") + enc("You speak softly.") + [S] * 3 + enc("<|im_end|>")
-                + enc("<|im_start|>user\n") + enc("What's up?") + enc("<|im_end|>")
-                + enc("<|im_start|>assistant\n") + enc("Not much,") + [S] * 2 + enc(" you?") + enc("<|im_end|>")
-                + enc("<|im_start|>user\n") + enc("Tell me a story about a fish.") + enc("<|im_end|>")
-                + enc("<|im_start|>assistant\n"))
+    expected = (
+        enc("<|im_start|>system\n")
+        + enc("You speak softly.")
+        + [S] * 3
+        + enc("<|im_end|>")
+        + enc("<|im_start|>user\n")
+        + enc("What's up?")
+        + enc("<|im_end|>")
+        + enc("<|im_start|>assistant\n")
+        + enc("Not much,")
+        + [S] * 2
+        + enc(" you?")
+        + enc("<|im_end|>")
+        + enc("<|im_start|>user\n")
+        + enc("Tell me a story about a fish.")
+        + enc("<|im_end|>")
+        + enc("<|im_start|>assistant\n")
+    )
     tokens = build_prompt(system, history, user, tok, 8, 1000).tokens
     assert tokens[0].tolist() == expected
     assert hf.decode(expected) == (
@@ -132,7 +162,8 @@ def test_prompt_matches_an_independent_encoding_with_the_checkpoints_hf_tokenize
         "<|im_start|>user\nWhat's up?<|im_end|>"
         "<|im_start|>assistant\nNot much,<|semantic|><|semantic|> you?<|im_end|>"
         "<|im_start|>user\nTell me a story about a fish.<|im_end|>"
-        "<|im_start|>assistant\n")
+        "<|im_start|>assistant\n"
+    )
     # rows 1..8: the +1-shifted codes under each <|semantic|>, zeros everywhere else
     at = [i for i, t in enumerate(expected) if t == S]
     assert tokens[1:, at].T.tolist() == (np.concatenate([ref, a1], axis=1).T + 1).tolist()
@@ -148,11 +179,16 @@ def test_tokens_listed_only_in_added_tokens_json_get_their_listed_ids(agent_dir,
     shutil.copytree(agent_dir, copy)
     data = json.loads((copy / "tokenizer.json").read_text())
     added = json.loads((copy / "added_tokens.json").read_text())
-    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")]
+    data["added_tokens"] = [
+        t for t in data["added_tokens"] if t["content"] in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+    ]
     (copy / "tokenizer.json").write_text(json.dumps(data))
     tok = AgentTokenizer.from_dir(copy)
     assert (tok.im_start_id, tok.im_end_id, tok.semantic_id) == (
-        added["<|im_start|>"], added["<|im_end|>"], added["<|semantic|>"])
+        added["<|im_start|>"],
+        added["<|im_end|>"],
+        added["<|semantic|>"],
+    )
     assert tok.vocab_size == max(added.values()) + 1
     added["<|semantic|>"] += 7  # not where it would land
     (copy / "added_tokens.json").write_text(json.dumps(added))

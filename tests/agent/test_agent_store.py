@@ -159,8 +159,9 @@ def test_backend_chosen_by_environment(tmp_path, redis_url):
     assert type(store_from_env({})).__name__ in ("MemoryStore", "SQLiteStore")
     assert default_store_url(str(tmp_path / "missing")) == "memory"
     assert default_store_url(str(tmp_path)) == f"sqlite://{tmp_path}/conversations.db"
-    s = store_from_env({"CONVERSATION_STORE": f"sqlite://{tmp_path}/x.db", "CONVERSATION_TTL": "60",
-                        "CONVERSATION_MAX_TURNS": "10"})
+    s = store_from_env(
+        {"CONVERSATION_STORE": f"sqlite://{tmp_path}/x.db", "CONVERSATION_TTL": "60", "CONVERSATION_MAX_TURNS": "10"}
+    )
     assert (type(s).__name__, s.ttl_s, s.max_turns) == ("SQLiteStore", 60.0, 10)
     r = store_from_env({"CONVERSATION_STORE": redis_url})
     assert type(r).__name__ == "RedisStore" and r.url == redis_url

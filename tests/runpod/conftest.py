@@ -6,7 +6,6 @@ import base64
 import shutil
 
 import pytest
-
 from runpod_testkit import HANDLER, load_module
 
 

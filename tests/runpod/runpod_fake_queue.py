@@ -239,8 +239,12 @@ class _Handler(BaseHTTPRequestHandler):
             with q.cond:
                 counts = {s: 0 for s in ("completed", "failed", "inProgress", "inQueue", "retried")}
                 for j in q.jobs.values():
-                    key = {"COMPLETED": "completed", "FAILED": "failed",
-                           "IN_PROGRESS": "inProgress", "IN_QUEUE": "inQueue"}.get(j.status)
+                    key = {
+                        "COMPLETED": "completed",
+                        "FAILED": "failed",
+                        "IN_PROGRESS": "inProgress",
+                        "IN_QUEUE": "inQueue",
+                    }.get(j.status)
                     if key:
                         counts[key] += 1
                 busy = 1 if counts["inProgress"] else 0
@@ -253,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = job.body()
                 if op == "stream":
                     body.pop("output", None)
-                    new = job.stream[job.stream_read:]
+                    new = job.stream[job.stream_read :]
                     job.stream_read = len(job.stream)
                     body["stream"] = [{"output": c} for c in new]
             return self._reply(200, body)

@@ -83,8 +83,14 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
 def child_env(**extra) -> dict:
     """Environment for a worker process: quiet logs, one torch thread, no network downloads."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
-    env.update(RUNPOD_LOG_LEVEL="INFO", OMP_NUM_THREADS="1", DOWNLOAD_CHECKPOINTS="false",
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", STREAM_FRAMES="8")
+    env.update(
+        RUNPOD_LOG_LEVEL="INFO",
+        OMP_NUM_THREADS="1",
+        DOWNLOAD_CHECKPOINTS="false",
+        HF_HUB_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+        STREAM_FRAMES="8",
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -109,8 +115,9 @@ def start_listening(cmd, env: dict, cwd: Path, log: Path, attempts: int = 3) -> 
 
 
 def start(cmd: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:

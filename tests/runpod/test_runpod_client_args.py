@@ -10,9 +10,25 @@ def test_agent_flags_build_the_request(tmp_path, speech_wav):
     client = load_module(CLIENT, "fish_runpod_test_client_args")
     history = tmp_path / "history.json"
     history.write_text(json.dumps([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]))
-    a = client.parse_args(["--local", "--message", "What time is it?", "--system-message", "Be brief.",
-                           "--system-audio", str(speech_wav), "--message-audio", str(speech_wav),
-                           "--history", str(history), "--return-codes", "--temperature", "0.5", "--no-stream"])
+    a = client.parse_args(
+        [
+            "--local",
+            "--message",
+            "What time is it?",
+            "--system-message",
+            "Be brief.",
+            "--system-audio",
+            str(speech_wav),
+            "--message-audio",
+            str(speech_wav),
+            "--history",
+            str(history),
+            "--return-codes",
+            "--temperature",
+            "0.5",
+            "--no-stream",
+        ]
+    )
     job = client.build_input(a)
     assert job["message"] == "What time is it?" and job["system_message"] == "Be brief."
     assert base64.b64decode(job["message_audio"]) == speech_wav.read_bytes() == base64.b64decode(job["system_audio"])
@@ -38,8 +54,11 @@ def test_sink_joins_audio_chunks_or_takes_the_done_audio(tmp_path):
     client = load_module(CLIENT, "fish_runpod_test_client_args")
     enc = lambda b: base64.b64encode(b).decode()  # noqa: E731
     sink = client.Sink(tmp_path / "a.bin")
-    for chunk in ({"type": "audio", "audio": enc(b"RIFF")}, {"type": "audio", "audio": enc(b"data")},
-                  {"type": "done", "duration": 1.0}):
+    for chunk in (
+        {"type": "audio", "audio": enc(b"RIFF")},
+        {"type": "audio", "audio": enc(b"data")},
+        {"type": "done", "duration": 1.0},
+    ):
         sink(chunk)
     sink.close()
     assert (tmp_path / "a.bin").read_bytes() == b"RIFFdata" and sink.done["duration"] == 1.0

@@ -11,31 +11,55 @@ from fish_speech.fields import TTS_RULES, Limits, Rule, check_value, parse_field
 def test_defaults_and_types():
     values, unknown = parse_tts({"text": "Hi", "extra": 1, "message": "x"}, Limits(), ignore={"message"})
     assert unknown == ["extra"]
-    assert values == {"text": "Hi", "reference_text": "", "system_audio": None, "reference_id": None,
-                      "streaming": True, "format": "wav", "temperature": 0.7, "top_p": 0.7,
-                      "repetition_penalty": 1.2, "chunk_length": 200, "max_new_tokens": 0, "seed": None,
-                      "normalize": True, "use_memory_cache": True}
+    assert values == {
+        "text": "Hi",
+        "reference_text": "",
+        "system_audio": None,
+        "reference_id": None,
+        "streaming": True,
+        "format": "wav",
+        "temperature": 0.7,
+        "top_p": 0.7,
+        "repetition_penalty": 1.2,
+        "chunk_length": 200,
+        "max_new_tokens": 0,
+        "seed": None,
+        "normalize": True,
+        "use_memory_cache": True,
+    }
     s = sampling_from(values)
     assert (s.temperature, s.top_p, s.repetition_penalty, s.max_new_tokens, s.seed) == (0.7, 0.7, 1.2, 0, None)
 
 
-@pytest.mark.parametrize("name,raw,expected", [
-    ("temperature", 1, 1.0),  # an int is a fine float
-    ("chunk_length", 150.0, 150),  # a whole float is a fine int
-    ("format", " MP3 ", "mp3"),
-    ("use_memory_cache", "never", False),
-    ("seed", None, None),
-    ("reference_text", None, ""),
-])
+@pytest.mark.parametrize(
+    "name,raw,expected",
+    [
+        ("temperature", 1, 1.0),  # an int is a fine float
+        ("chunk_length", 150.0, 150),  # a whole float is a fine int
+        ("format", " MP3 ", "mp3"),
+        ("use_memory_cache", "never", False),
+        ("seed", None, None),
+        ("reference_text", None, ""),
+    ],
+)
 def test_accepted_spellings(name, raw, expected):
     values, _ = parse_fields({"text": "x", name: raw}, TTS_RULES)
     assert values[name] == expected
 
 
-@pytest.mark.parametrize("name,raw", [
-    ("temperature", float("nan")), ("temperature", True), ("streaming", 0), ("text", None),
-    ("seed", 2**32), ("top_p", 1.5), ("max_new_tokens", 2.5), ("format", 3),
-])
+@pytest.mark.parametrize(
+    "name,raw",
+    [
+        ("temperature", float("nan")),
+        ("temperature", True),
+        ("streaming", 0),
+        ("text", None),
+        ("seed", 2**32),
+        ("top_p", 1.5),
+        ("max_new_tokens", 2.5),
+        ("format", 3),
+    ],
+)
 def test_rejected_values_name_their_field(name, raw):
     with pytest.raises(FishError) as err:
         parse_tts({"text": "x", name: raw}, Limits())

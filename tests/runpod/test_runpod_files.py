@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
+from runpod_testkit import ROOT
 
 from fish_speech.fields import TTS_RULES, Limits, parse_tts
-from runpod_testkit import ROOT
 
 HUB = json.loads((ROOT / ".runpod" / "hub.json").read_text())
 HUB_TESTS = json.loads((ROOT / ".runpod" / "tests.json").read_text())
@@ -40,8 +40,13 @@ def test_hub_json_follows_the_hub_schema():
             assert (field["trueValue"], field["falseValue"]) == ("true", "false")  # what env_flag reads
         for option in field.get("options", []):
             assert set(option) == {"label", "value"}
-    assert len(keys) == len(set(keys)) and {"MODE", "MAX_TEXT_LENGTH", "MAX_REFERENCE_BYTES",
-                                            "MAX_REFERENCE_SECONDS", "BUCKET_ENDPOINT_URL"} <= set(keys)
+    assert len(keys) == len(set(keys)) and {
+        "MODE",
+        "MAX_TEXT_LENGTH",
+        "MAX_REFERENCE_BYTES",
+        "MAX_REFERENCE_SECONDS",
+        "BUCKET_ENDPOINT_URL",
+    } <= set(keys)
     for preset in config["presets"]:
         assert preset["name"] and set(preset["defaults"]) <= set(keys)
     for key in keys:  # every variable a Hub user can set is documented
@@ -65,8 +70,13 @@ def test_readme_documents_every_field(name):
     assert row, f"no table row for {name}"
     rule = TTS_RULES.get(name)
     if rule is not None and not rule.required and rule.default not in (None, ""):
-        default = str(rule.default).lower() if isinstance(rule.default, bool) else f"{rule.default:g}" \
-            if isinstance(rule.default, float) else str(rule.default)
+        default = (
+            str(rule.default).lower()
+            if isinstance(rule.default, bool)
+            else f"{rule.default:g}"
+            if isinstance(rule.default, float)
+            else str(rule.default)
+        )
         assert default in row.group(0), (name, default)
 
 
@@ -74,10 +84,13 @@ def test_readme_documents_errors_limits_and_endpoints():
     for code in (400, 404, 413, 422, 500, 503):
         assert re.search(rf"^\| {code} \|", README, re.M), code
     limits = Limits()
-    for env, value in (("MAX_TEXT_LENGTH", limits.max_text_length), ("MAX_REFERENCE_BYTES", limits.max_reference_bytes),
-                       ("MAX_REFERENCE_SECONDS", limits.max_reference_seconds),
-                       ("MAX_NEW_TOKENS_LIMIT", limits.max_new_tokens),
-                       ("REFERENCE_URL_TIMEOUT", limits.reference_url_timeout)):
+    for env, value in (
+        ("MAX_TEXT_LENGTH", limits.max_text_length),
+        ("MAX_REFERENCE_BYTES", limits.max_reference_bytes),
+        ("MAX_REFERENCE_SECONDS", limits.max_reference_seconds),
+        ("MAX_NEW_TOKENS_LIMIT", limits.max_new_tokens),
+        ("REFERENCE_URL_TIMEOUT", limits.reference_url_timeout),
+    ):
         shown = int(value) if float(value).is_integer() else value
         assert re.search(rf"`{env}` \| {shown} \|", README), env
     for route in ("/run", "/runsync", "/stream", "/status"):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from runpod_testkit import audio_bytes, decode, error_of, run_job
 
 from fish_speech.audio import FORMATS
-from runpod_testkit import audio_bytes, decode, error_of, run_job
 
 SR = 44100
 FRAME = 2048  # samples per generated frame
@@ -84,9 +84,21 @@ def test_every_field_reaches_the_engine(handler_module, worker, monkeypatch, spe
         return real(request)
 
     monkeypatch.setattr(worker.engine, "synthesize", spy)
-    job = tts(text="It costs $5.", reference_text=speech_text, system_audio=speech_b64, streaming=False,
-              format="flac", temperature=0.5, top_p=0.9, chunk_length=150, max_new_tokens=12,
-              repetition_penalty=1.5, seed=77, normalize=False, use_memory_cache=False)
+    job = tts(
+        text="It costs $5.",
+        reference_text=speech_text,
+        system_audio=speech_b64,
+        streaming=False,
+        format="flac",
+        temperature=0.5,
+        top_p=0.9,
+        chunk_length=150,
+        max_new_tokens=12,
+        repetition_penalty=1.5,
+        seed=77,
+        normalize=False,
+        use_memory_cache=False,
+    )
     done = done_of(run_job(handler_module, job))
     (req,) = seen
     assert req.text == "It costs $5." and req.normalize is False and req.chunk_length == 150
@@ -188,8 +200,12 @@ BAD_INPUTS = [
     ("seed negative", {"text": "hi", "seed": -1}, 400, "seed"),
     ("normalize not a bool", {"text": "hi", "normalize": 1}, 400, "normalize"),
     ("bad base64", {"text": "hi", "system_audio": "not base64!!"}, 400, "system_audio"),
-    ("non-audio bytes", {"text": "hi", "system_audio": base64.b64encode(b"hello, not audio" * 50).decode()},
-     400, "system_audio"),
+    (
+        "non-audio bytes",
+        {"text": "hi", "system_audio": base64.b64encode(b"hello, not audio" * 50).decode()},
+        400,
+        "system_audio",
+    ),
     ("huge audio", {"text": "hi", "system_audio": "A" * (28 * 1024 * 1024)}, 413, "system_audio"),
     ("overlong audio", {"text": "hi", "system_audio": _wav_b64(91)}, 413, "system_audio"),
     ("path-like reference_id", {"text": "hi", "reference_id": "../etc"}, 400, "reference_id"),
@@ -285,7 +301,9 @@ def test_a_whole_file_over_the_chunk_limit_comes_in_chunks(handler_module, worke
     done = done_of(chunks)
     audio = chunks[:-1]
     assert "audio" not in done and len(audio) == done["chunks"] > 1
-    assert [c["type"] for c in audio] == ["audio"] * len(audio) and [c["index"] for c in audio] == list(range(len(audio)))
+    assert [c["type"] for c in audio] == ["audio"] * len(audio) and [c["index"] for c in audio] == list(
+        range(len(audio))
+    )
     assert max(chunk_json_sizes(chunks)) < 5000 * 4 // 3 + 200
     data = audio_bytes(chunks)
     assert len(data) == done["bytes"]
@@ -312,8 +330,9 @@ def _fake_synthesize(worker, pieces, then=None):
 
     def synthesize(request):
         for i, audio in enumerate(pieces):
-            yield Segment(np.asarray(audio, np.float32), SR, request.text, np.zeros((8, 0), np.int32), 0,
-                          i == len(pieces) - 1)
+            yield Segment(
+                np.asarray(audio, np.float32), SR, request.text, np.zeros((8, 0), np.int32), 0, i == len(pieces) - 1
+            )
         if then is not None:
             raise then
 
@@ -344,11 +363,14 @@ def test_an_unexpected_failure_mid_stream_is_a_500(handler_module, worker, monke
     assert done_of(run_job(handler_module, tts()))  # and the worker keeps serving
 
 
-@pytest.mark.parametrize("env,word", [
-    ({"MODE": "chat"}, "MODE"),
-    ({"MAX_TEXT_LENGTH": "lots"}, "MAX_TEXT_LENGTH"),
-    ({"STREAM_FRAMES": "fast"}, "STREAM_FRAMES"),
-])
+@pytest.mark.parametrize(
+    "env,word",
+    [
+        ({"MODE": "chat"}, "MODE"),
+        ({"MAX_TEXT_LENGTH": "lots"}, "MAX_TEXT_LENGTH"),
+        ({"STREAM_FRAMES": "fast"}, "STREAM_FRAMES"),
+    ],
+)
 def test_a_misconfigured_worker_fails_every_job_with_503(handler_module, monkeypatch, env, word):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -386,8 +408,7 @@ def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tm
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(m4a)], check=True)
         files["m4a"] = m4a.read_bytes()
     for name, data in files.items():
-        job = tts(system_audio=base64.b64encode(data).decode(), reference_text=name, max_new_tokens=2,
-                  streaming=False)
+        job = tts(system_audio=base64.b64encode(data).decode(), reference_text=name, max_new_tokens=2, streaming=False)
         assert done_of(run_job(handler_module, job))["reference"]["uploaded"] is True, name
 
 
@@ -397,8 +418,7 @@ def test_any_mode_whole_file_is_kept_under_the_item_limit(handler_module, worker
 
     async def agent(job, raw, w):
         yield {"type": "text", "text": "hi"}
-        yield {"type": "done", "mode": "agent", "format": "wav", "text": "hi",
-               "audio": base64.b64encode(data).decode()}
+        yield {"type": "done", "mode": "agent", "format": "wav", "text": "hi", "audio": base64.b64encode(data).decode()}
 
     monkeypatch.setattr(worker, "agent", agent)
     monkeypatch.setenv("AUDIO_CHUNK_BYTES", "5000")

@@ -10,12 +10,20 @@ import sys
 import time
 
 import numpy as np
-
 import pytest
-
 from runpod_fake_queue import FakeQueue
-from runpod_testkit import (CLIENT, HANDLER, ROOT, audio_bytes, child_env, decode, load_module, start,
-                            start_listening, stop)
+from runpod_testkit import (
+    CLIENT,
+    HANDLER,
+    ROOT,
+    audio_bytes,
+    child_env,
+    decode,
+    load_module,
+    start,
+    start_listening,
+    stop,
+)
 
 FRAME = 2048
 AUDIO_CHUNK = 60000  # the worker's AUDIO_CHUNK_BYTES: a 16-frame wav (65.6 kB) needs two chunks
@@ -45,10 +53,19 @@ def queue_worker(sdk, tiny_checkpoints, references_dir, tmp_path_factory):
     llama, codec = tiny_checkpoints
     queue = FakeQueue().start()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = child_env(**queue.worker_env(), LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec,
-                    DEVICE="cpu", MAX_CONCURRENCY=4, PROGRESS_INTERVAL=0, PROGRESS_FRAMES=8,
-                    REFERENCES_DIR=references_dir, MAX_TEXT_LENGTH=500, MAX_REFERENCE_SECONDS=20,
-                    AUDIO_CHUNK_BYTES=AUDIO_CHUNK)
+    env = child_env(
+        **queue.worker_env(),
+        LLAMA_CHECKPOINT_PATH=llama,
+        DECODER_CHECKPOINT_PATH=codec,
+        DEVICE="cpu",
+        MAX_CONCURRENCY=4,
+        PROGRESS_INTERVAL=0,
+        PROGRESS_FRAMES=8,
+        REFERENCES_DIR=references_dir,
+        MAX_TEXT_LENGTH=500,
+        MAX_REFERENCE_SECONDS=20,
+        AUDIO_CHUNK_BYTES=AUDIO_CHUNK,
+    )
     env.pop("MODE", None)
     proc = start([sys.executable, str(HANDLER)], env, log.parent, log)
     try:
@@ -184,8 +201,10 @@ def test_client_against_the_queue(queue_worker, tmp_path, capsys):
     assert rc == 0 and len(decode(out.read_bytes(), "wav")[0]) == 8 * FRAME
     assert '"first_audio_s"' in capsys.readouterr().out
     out = tmp_path / "speech.mp3"
-    rc = client.main(base + ["--tts", "--text", "Hi.", "--no-stream", "--format", "mp3", "--max-new-tokens", "8",
-                             "--output", str(out)])
+    rc = client.main(
+        base
+        + ["--tts", "--text", "Hi.", "--no-stream", "--format", "mp3", "--max-new-tokens", "8", "--output", str(out)]
+    )
     assert rc == 0 and decode(out.read_bytes(), "mp3")[1] == 44100
     assert client.main(base + ["--tts", "--text", "Hi.", "--temperature", "9"]) == 1
     assert '"field": "temperature"' in capsys.readouterr().err
@@ -197,8 +216,20 @@ def test_rp_serve_api_with_the_official_client(sdk, tiny_checkpoints, tmp_path):
     env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=llama, DEVICE="cpu", UVICORN_LOG_LEVEL="warning")
     env.pop("DECODER_CHECKPOINT_PATH", None)
     log = tmp_path / "serve.log"
-    proc, port = start_listening(lambda port: [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host",
-                                               "127.0.0.1", "--rp_api_port", str(port)], env, tmp_path, log)
+    proc, port = start_listening(
+        lambda port: [
+            sys.executable,
+            str(HANDLER),
+            "--rp_serve_api",
+            "--rp_api_host",
+            "127.0.0.1",
+            "--rp_api_port",
+            str(port),
+        ],
+        env,
+        tmp_path,
+        log,
+    )
     try:
         sdk.endpoint_url_base = f"http://127.0.0.1:{port}"
         output = sdk.Endpoint(".").run_sync({"input": {"text": "Hello.", "max_new_tokens": 8}}, timeout=60)
@@ -206,8 +237,21 @@ def test_rp_serve_api_with_the_official_client(sdk, tiny_checkpoints, tmp_path):
         client = load_module(CLIENT, "fish_runpod_test_client")
         for flags in (["--stream"], ["--no-stream"]):
             out = tmp_path / f"local{flags[0]}.wav"
-            rc = client.main(["--local", "--url", f"http://127.0.0.1:{port}", "--tts", "--text", "Hi.",
-                              "--max-new-tokens", "8", "--output", str(out)] + flags)
+            rc = client.main(
+                [
+                    "--local",
+                    "--url",
+                    f"http://127.0.0.1:{port}",
+                    "--tts",
+                    "--text",
+                    "Hi.",
+                    "--max-new-tokens",
+                    "8",
+                    "--output",
+                    str(out),
+                ]
+                + flags
+            )
             assert rc == 0 and len(decode(out.read_bytes(), "wav")[0]) == 8 * FRAME
     except BaseException:
         print(log.read_text(errors="replace")[-3000:])
@@ -219,8 +263,9 @@ def test_rp_serve_api_with_the_official_client(sdk, tiny_checkpoints, tmp_path):
 def run_entrypoint(tmp_path, env, args=(), timeout=120):
     import subprocess
 
-    return subprocess.run([str(ROOT / "entrypoint.sh"), *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(ROOT / "entrypoint.sh"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_entrypoint_runs_test_input_json_in_tts_mode(tiny_checkpoints, tmp_path):
@@ -259,14 +304,23 @@ def test_entrypoint_downloads_missing_checkpoints_when_allowed(tiny_checkpoints,
         "def snapshot_download(repo_id, local_dir):\n"
         f"    shutil.copytree({str(llama)!r}, local_dir, dirs_exist_ok=True)\n"
         f"    shutil.copy({str(codec)!r}, local_dir)\n"
-        "    print('fake download of', repo_id, file=sys.stderr)\n")
+        "    print('fake download of', repo_id, file=sys.stderr)\n"
+    )
     # a stand-in python: the download snippet runs for real, the handler's command line is echoed
     python = tmp_path / "python"
-    python.write_text(f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo "HANDLER $*"; exit 0; fi\nexec {sys.executable} "$@"\n')
+    python.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo "HANDLER $*"; exit 0; fi\nexec {sys.executable} "$@"\n'
+    )
     python.chmod(0o755)
     target = tmp_path / "ckpt"
-    env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=target, DOWNLOAD_CHECKPOINTS="true", PYTHON=python,
-                    PYTHONPATH=hub.parent, HF_REPO="someone/some-model")
+    env = child_env(
+        MODE="tts",
+        LLAMA_CHECKPOINT_PATH=target,
+        DOWNLOAD_CHECKPOINTS="true",
+        PYTHON=python,
+        PYTHONPATH=hub.parent,
+        HF_REPO="someone/some-model",
+    )
     env.pop("DECODER_CHECKPOINT_PATH", None)
     result = run_entrypoint(tmp_path, env, ["--rp_serve_api", "--rp_api_port", "8123"], timeout=60)
     assert result.returncode == 0, result.stderr
@@ -288,8 +342,14 @@ def test_hub_handler_shim_runs_the_worker(tiny_checkpoints, tmp_path):
     llama, codec = tiny_checkpoints
     job = {"input": {"text": "Hello from the hub.", "max_new_tokens": 4, "tts": True}}
     env = child_env(MODE="tts", LLAMA_CHECKPOINT_PATH=llama, DECODER_CHECKPOINT_PATH=codec, DEVICE="cpu")
-    r = subprocess.run([sys.executable, str(ROOT / ".runpod" / "handler.py"), "--test_input", json.dumps(job)],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / ".runpod" / "handler.py"), "--test_input", json.dumps(job)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     samples, sr = decode((tmp_path / "test_output.wav").read_bytes(), "wav")
     assert sr == 44100 and len(samples) == 4 * FRAME

@@ -51,9 +51,18 @@ def server(workdir, agent_checkpoint):
     port = free_port()
     proc = ServerProcess(
         "tools.api_server",
-        ["--listen", f"127.0.0.1:{port}", *model_args(workdir), "--mode", "agent",
-         "--agent-checkpoint-path", str(agent_checkpoint)],
-        cwd=workdir, env={"CONVERSATION_STORE": "memory"}, port=port,
+        [
+            "--listen",
+            f"127.0.0.1:{port}",
+            *model_args(workdir),
+            "--mode",
+            "agent",
+            "--agent-checkpoint-path",
+            str(agent_checkpoint),
+        ],
+        cwd=workdir,
+        env={"CONVERSATION_STORE": "memory"},
+        port=port,
     )
     yield proc
     proc.stop()
@@ -67,8 +76,22 @@ def locked(workdir):
     """A second server with a key, a 1 MiB body cap and a 40-character text limit, started under
     `tools.api` (the 1.2-era name). Shared by the HTTP key tests and the page's key test."""
     port = free_port()
-    proc = ServerProcess("tools.api", ["--listen", f"127.0.0.1:{port}", *model_args(workdir), "--api-key", API_KEY,
-                                       "--max-request-mb", "1", "--max-text-length", "40"], cwd=workdir, port=port)
+    proc = ServerProcess(
+        "tools.api",
+        [
+            "--listen",
+            f"127.0.0.1:{port}",
+            *model_args(workdir),
+            "--api-key",
+            API_KEY,
+            "--max-request-mb",
+            "1",
+            "--max-text-length",
+            "40",
+        ],
+        cwd=workdir,
+        port=port,
+    )
     yield proc
     proc.stop()
 

@@ -43,8 +43,9 @@ class ServerProcess:
         self.log_path = cwd / f"{module.replace('.', '_')}-{self.port}.log"
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         self._wait()
 
     def _wait(self, timeout: float = 120.0) -> None:
@@ -76,8 +77,14 @@ class ServerProcess:
         self.log.close()
 
 
-
-
 def model_args(workdir: Path) -> list[str]:
-    return ["--llama-checkpoint-path", str(workdir / "llama"), "--decoder-checkpoint-path", str(workdir / "codec.pth"),
-            "--decoder-config-name", "firefly_gan_vq", "--device", "cpu"]
+    return [
+        "--llama-checkpoint-path",
+        str(workdir / "llama"),
+        "--decoder-checkpoint-path",
+        str(workdir / "codec.pth"),
+        "--decoder-config-name",
+        "firefly_gan_vq",
+        "--device",
+        "cpu",
+    ]

@@ -25,8 +25,14 @@ def project(tmp_path, workdir):
 
 
 def test_script_writes_the_index(project):
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_ref.py")], cwd=project, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": ""}, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_ref.py")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ""},
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "1 speakers, 4 clips" in r.stdout
     doc = json.loads((project / "ref_data.json").read_text())
@@ -61,6 +67,11 @@ def test_names_and_index_entries_cannot_escape(project):
 
 
 def test_missing_folder_is_an_error(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tools.gen_ref", "--root", str(tmp_path / "nope")], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "tools.gen_ref", "--root", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1 and "does not exist" in r.stderr

@@ -26,9 +26,17 @@ def test_routes_need_the_key(locked):
     assert r.status_code == 401 and "wrong" in r.json()["message"]
     r = httpx.post(f"{locked.url}/v1/tts", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
     assert r.status_code == 200 and r.content[:4] == b"RIFF"
-    for method, path in (("GET", "/v1/references"), ("POST", "/v1/references"), ("DELETE", "/v1/references/narrator"),
-                         ("POST", "/v1/audio/speech"), ("POST", "/v1/vqgan/encode"), ("POST", "/v1/vqgan/decode"),
-                         ("GET", "/v1/ref_data"), ("POST", "/v1/chat"), ("POST", "/v1/tts/")):
+    for method, path in (
+        ("GET", "/v1/references"),
+        ("POST", "/v1/references"),
+        ("DELETE", "/v1/references/narrator"),
+        ("POST", "/v1/audio/speech"),
+        ("POST", "/v1/vqgan/encode"),
+        ("POST", "/v1/vqgan/decode"),
+        ("GET", "/v1/ref_data"),
+        ("POST", "/v1/chat"),
+        ("POST", "/v1/tts/"),
+    ):
         r = httpx.request(method, f"{locked.url}{path}", json={})
         assert r.status_code == 401, (method, path, r.status_code)
     # the scheme word is case-insensitive (RFC 7235)
@@ -43,8 +51,9 @@ def test_page_docs_and_health_stay_open(locked):
 
 def test_openai_client_sends_the_key_unchanged(locked):
     good = openai.OpenAI(base_url=f"{locked.url}/v1", api_key=KEY, max_retries=0, timeout=120)
-    r = good.audio.speech.create(model="tts-1", voice="narrator", input="With a key.", response_format="wav",
-                                 extra_body={"max_new_tokens": 8})
+    r = good.audio.speech.create(
+        model="tts-1", voice="narrator", input="With a key.", response_format="wav", extra_body={"max_new_tokens": 8}
+    )
     assert r.content[:4] == b"RIFF"
     bad = openai.OpenAI(base_url=f"{locked.url}/v1", api_key="nope", max_retries=0, timeout=30)
     with pytest.raises(openai.AuthenticationError):
@@ -53,8 +62,20 @@ def test_openai_client_sends_the_key_unchanged(locked):
 
 def test_api_client_key_from_flag_or_environment(locked, tmp_path):
     def client(*extra, env=None):
-        args = [sys.executable, "-m", "tools.api_client", "--url", f"{locked.url}/v1/tts", "--text", "Keyed.",
-                "--max_new_tokens", "8", "--play", "False", *extra]
+        args = [
+            sys.executable,
+            "-m",
+            "tools.api_client",
+            "--url",
+            f"{locked.url}/v1/tts",
+            "--text",
+            "Keyed.",
+            "--max_new_tokens",
+            "8",
+            "--play",
+            "False",
+            *extra,
+        ]
         full_env = {k: v for k, v in os.environ.items() if k != "FISH_API_KEY"}
         full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
         return subprocess.run(args, cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=120)

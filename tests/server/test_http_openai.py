@@ -22,7 +22,9 @@ def seconds(data: bytes) -> float:
 
 
 def test_preset_voice_wav(oai):
-    r = oai.audio.speech.create(model="tts-1", voice="alloy", input="Hello from OpenAI.", response_format="wav", extra_body=FISH)
+    r = oai.audio.speech.create(
+        model="tts-1", voice="alloy", input="Hello from OpenAI.", response_format="wav", extra_body=FISH
+    )
     assert r.content[:4] == b"RIFF" and seconds(r.content) > 0
 
 

@@ -33,7 +33,9 @@ def test_add_use_and_delete_a_voice(client, ref_wav, workdir):
 
 def test_upstream_spellings_multipart_and_msgpack(client, ref_wav):
     with open(ref_wav, "rb") as f:
-        r = client.post("/v1/references/add", data={"id": "form-voice", "text": "hello"}, files={"audio": ("v.wav", f, "audio/wav")})
+        r = client.post(
+            "/v1/references/add", data={"id": "form-voice", "text": "hello"}, files={"audio": ("v.wav", f, "audio/wav")}
+        )
     assert r.status_code == 201, r.text
     body = ormsgpack.packb({"reference_id": "pack-voice", "audio": ref_wav.read_bytes(), "text": "hi"})
     r = client.post("/v1/references/add", content=body, headers={"content-type": "application/msgpack"})
@@ -59,8 +61,12 @@ def test_delete_rejects_traversal_in_the_raw_path(base_url, workdir):
     """Paths sent byte for byte (no client-side normalising of '..' or %2F)."""
     (workdir / "keep-me").mkdir(exist_ok=True)
     url = urlparse(base_url)
-    for path in ("/v1/references/..%2Fkeep-me", "/v1/references/../keep-me", "/v1/references/%2e%2e",
-                 "/v1/references/narrator%2F..%2F..%2Fkeep-me"):
+    for path in (
+        "/v1/references/..%2Fkeep-me",
+        "/v1/references/../keep-me",
+        "/v1/references/%2e%2e",
+        "/v1/references/narrator%2F..%2F..%2Fkeep-me",
+    ):
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
         conn.request("DELETE", path)
         response = conn.getresponse()
@@ -90,7 +96,9 @@ def test_every_voice_route_refuses_escaping_ids(client, ref_wav, workdir):
     assert (workdir / "references" / "narrator").is_dir()
 
     b64 = base64.b64encode(ref_wav.read_bytes()).decode()
-    r = client.post("/v1/references", json={"id": "named-file", "audio": b64, "text": "x", "filename": "../../evil.wav"})
+    r = client.post(
+        "/v1/references", json={"id": "named-file", "audio": b64, "text": "x", "filename": "../../evil.wav"}
+    )
     assert r.status_code == 201
     files = sorted(p.name for p in (workdir / "references" / "named-file").iterdir())
     assert files == ["named-file.lab", "named-file.wav"]

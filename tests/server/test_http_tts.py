@@ -56,8 +56,14 @@ def test_json_reference_as_base64_and_data_url(client, ref_wav):
 
 
 def test_streaming_wav_arrives_in_pieces_and_forms_one_file(base_url):
-    body = {"text": "One sentence here. And another one there.", "streaming": True, "chunk_length": 100,
-            "stream_frames": 4, "max_new_tokens": 16, "seed": 2}
+    body = {
+        "text": "One sentence here. And another one there.",
+        "streaming": True,
+        "chunk_length": 100,
+        "stream_frames": 4,
+        "max_new_tokens": 16,
+        "seed": 2,
+    }
     pieces = []
     with httpx.stream("POST", f"{base_url}/v1/tts", json=body, timeout=120) as r:
         assert r.status_code == 200
@@ -74,8 +80,14 @@ def test_streaming_wav_arrives_in_pieces_and_forms_one_file(base_url):
 
 def test_streamed_audio_arrives_while_it_is_generated(base_url):
     """Three text chunks: the first audio must be here long before the last chunk is generated."""
-    body = {"text": "The first sentence is here. The second one follows it. A third one ends it.",
-            "streaming": True, "chunk_length": 30, "stream_frames": 4, "max_new_tokens": 24, "seed": 3}
+    body = {
+        "text": "The first sentence is here. The second one follows it. A third one ends it.",
+        "streaming": True,
+        "chunk_length": 30,
+        "stream_frames": 4,
+        "max_new_tokens": 24,
+        "seed": 3,
+    }
     started = time.perf_counter()
     arrivals = []
     with httpx.stream("POST", f"{base_url}/v1/tts", json=body, timeout=120) as r:
@@ -134,7 +146,11 @@ def test_ref_data_speaker_and_emotion(client):
         ({"text": "x", "max_new_tokens": -1}, 400, "max_new_tokens"),
         ({"text": "x", "references": "nope"}, 400, "references"),
         ({"text": "x", "references": [{"audio": "!!notbase64!!", "text": ""}]}, 400, "references[0].audio"),
-        ({"text": "x", "references": [{"audio": base64.b64encode(b"not audio at all").decode()}]}, 400, "references[0].audio"),
+        (
+            {"text": "x", "references": [{"audio": base64.b64encode(b"not audio at all").decode()}]},
+            400,
+            "references[0].audio",
+        ),
         ({"text": "x", "reference_id": "nobody"}, 404, "reference_id"),
     ],
 )
@@ -146,7 +162,10 @@ def test_bad_requests_get_clear_json_errors(client, body, status, field):
     assert err["code"] == status and err["field"] == field and err["message"]
 
 
-@pytest.mark.parametrize("ref_id", ["../references/narrator", "..", "a/b", "/etc/passwd", "narrator/../narrator", "..\\x", ".hidden", "x\x00y"])
+@pytest.mark.parametrize(
+    "ref_id",
+    ["../references/narrator", "..", "a/b", "/etc/passwd", "narrator/../narrator", "..\\x", ".hidden", "x\x00y"],
+)
 def test_reference_id_traversal_is_rejected(client, ref_id):
     r = client.post("/v1/tts", json={"text": "x", "reference_id": ref_id, **SMALL})
     assert r.status_code == 400, r.text
@@ -172,7 +191,9 @@ def test_concurrent_requests_all_finish(base_url):
 
     def speak(i):
         try:
-            r = httpx.post(f"{base_url}/v1/tts", json={"text": f"Request number {i}.", "max_new_tokens": 12}, timeout=120)
+            r = httpx.post(
+                f"{base_url}/v1/tts", json={"text": f"Request number {i}.", "max_new_tokens": 12}, timeout=120
+            )
             results.append((r.status_code, r.content[:4]))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -215,8 +236,10 @@ def test_a_stalled_upload_does_not_block_other_requests(base_url, client):
     url = urlparse(base_url)
     body = json.dumps({"text": "The slow client.", **SMALL}).encode()
     with socket.create_connection((url.hostname, url.port), timeout=60) as slow:
-        slow.sendall(b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+        slow.sendall(
+            b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10]
+        )
         time.sleep(0.2)
         t0 = time.perf_counter()
         r = client.post("/v1/tts", json={"text": "The fast client.", **SMALL})
@@ -232,8 +255,13 @@ def test_a_stalled_upload_does_not_block_other_requests(base_url, client):
 def test_client_leaving_mid_stream_stops_its_generation(base_url, client):
     """A 600-frame stream (~10 s of model time here) abandoned after its first piece frees the model:
     the next request does not wait behind it."""
-    body = {"text": "A long stream that the client abandons.", "streaming": True, "stream_frames": 2,
-            "chunk_length": 0, "max_new_tokens": 600}
+    body = {
+        "text": "A long stream that the client abandons.",
+        "streaming": True,
+        "stream_frames": 2,
+        "chunk_length": 0,
+        "max_new_tokens": 600,
+    }
     with httpx.stream("POST", f"{base_url}/v1/tts", json=body, timeout=120) as r:
         assert r.status_code == 200
         next(r.iter_raw())
@@ -243,8 +271,10 @@ def test_client_leaving_mid_stream_stops_its_generation(base_url, client):
 
 
 # anything that would make a browser load from elsewhere: attributes, CSS url()/@import, fetch, script URLs
-EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'`]?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import"""
-                      r"""|fetch\(\s*["'`](?:https?:)?//|importScripts|["'`]https?://[^"'`]*\.(?:js|css|woff2?)\b""")
+EXTERNAL = re.compile(
+    r"""(?:src|href)\s*=\s*["'`]?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import"""
+    r"""|fetch\(\s*["'`](?:https?:)?//|importScripts|["'`]https?://[^"'`]*\.(?:js|css|woff2?)\b"""
+)
 
 
 def test_page_and_docs_need_nothing_from_the_internet(client):
@@ -271,7 +301,9 @@ def test_page_docs_and_info(client):
     body = spec["paths"]["/v1/tts"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/msgpack"} <= set(body)
     assert body["application/json"]["schema"]["required"] == ["text"]
-    assert {"/v1/audio/speech", "/v1/vqgan/encode", "/v1/vqgan/decode", "/v1/references", "/v1/chat"} <= set(spec["paths"])
+    assert {"/v1/audio/speech", "/v1/vqgan/encode", "/v1/vqgan/decode", "/v1/references", "/v1/chat"} <= set(
+        spec["paths"]
+    )
     info = client.get("/v1/info").json()
     assert info["sample_rate"] == 44100 and "mp3" in info["formats"] and info["agent"] is True
     assert info["tts_fields"]["max_new_tokens"]["default"] == 1024

@@ -15,7 +15,9 @@ from tests.server.helpers import ServerProcess, free_port, model_args
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"
+)
 
 PLAYABLE = """const a = document.getElementById('audio');
 return a.src.startsWith('blob:') && a.readyState >= 1 && a.duration > 0 && !a.error ? a.src : null;"""
@@ -25,8 +27,13 @@ return a.src.startsWith('blob:') && a.readyState >= 1 && a.duration > 0 && !a.er
 def webui(workdir, agent_checkpoint):
     port = free_port()
     env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "CONVERSATION_STORE": "memory"}
-    proc = ServerProcess("tools.run_webui", [*model_args(workdir), "--mode", "agent", "--agent-checkpoint-path",
-                                             str(agent_checkpoint)], cwd=workdir, env=env, port=port)
+    proc = ServerProcess(
+        "tools.run_webui",
+        [*model_args(workdir), "--mode", "agent", "--agent-checkpoint-path", str(agent_checkpoint)],
+        cwd=workdir,
+        env=env,
+        port=port,
+    )
     yield proc
     proc.stop()
 
@@ -38,10 +45,17 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",  # a beeping "microphone"
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):  # offline: no name resolves
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",  # a beeping "microphone"
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):  # offline: no name resolves
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(60)
@@ -66,8 +80,9 @@ def open_page(driver, url, ready=True):
     driver.get(url)
     if ready:
         wait(driver, lambda d: d.execute_script("return document.body.dataset.ready === '1'"), 30)
-    driver.execute_script("document.getElementById('advanced').open = true;"
-                          "document.getElementById('max_new_tokens').value = 12;")
+    driver.execute_script(
+        "document.getElementById('advanced').open = true;document.getElementById('max_new_tokens').value = 12;"
+    )
 
 
 def loaded_from_elsewhere(driver, origin):
@@ -89,7 +104,8 @@ def test_type_generate_and_play(webui, browser, artifacts):
     assert src
     # heard while it streamed: several pieces went to the speakers, together the whole result
     plays, rate, duration = browser.execute_script(
-        "const a = document.getElementById('audio'); return [window.__plays, 44100, a.duration];")
+        "const a = document.getElementById('audio'); return [window.__plays, 44100, a.duration];"
+    )
     assert len(plays) >= 2, plays
     assert sum(n for _, n in plays) == pytest.approx(duration * rate, abs=2)
     assert browser.find_element(By.ID, "status").text == "Done."
@@ -150,7 +166,9 @@ def test_record_a_reference_with_the_microphone(webui, browser):
     wait(browser, lambda d: "recording" in d.find_element(By.ID, "record-state").text, 20)
     time.sleep(1.0)
     browser.find_element(By.ID, "record-btn").click()
-    wait(browser, lambda d: d.execute_script("return document.getElementById('ref-preview').src.startsWith('blob:')"), 20)
+    wait(
+        browser, lambda d: d.execute_script("return document.getElementById('ref-preview').src.startsWith('blob:')"), 20
+    )
     browser.find_element(By.ID, "text").send_keys("Spoken in the recorded voice.")
     browser.find_element(By.ID, "generate").click()
     assert wait(browser, lambda d: d.execute_script(PLAYABLE))
@@ -187,7 +205,12 @@ def test_page_on_a_keyed_server(locked, browser, artifacts):
     assert not browser.find_element(By.ID, "error").is_displayed()
     assert "API key" in browser.find_element(By.ID, "status").text
     browser.find_element(By.ID, "api-key").send_keys(API_KEY + Keys.TAB)
-    wait(browser, lambda d: "narrator" in [o.get_attribute("value") for o in Select(d.find_element(By.ID, "voice-select")).options])
+    wait(
+        browser,
+        lambda d: (
+            "narrator" in [o.get_attribute("value") for o in Select(d.find_element(By.ID, "voice-select")).options]
+        ),
+    )
     browser.find_element(By.CSS_SELECTOR, "input[name=ref-mode][value=saved]").click()
     Select(browser.find_element(By.ID, "voice-select")).select_by_value("narrator")
     browser.find_element(By.ID, "text").send_keys("Hello with a key.")
@@ -207,13 +230,29 @@ def test_docs_page_renders_the_api_offline(webui, browser, artifacts):
     routes = {f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m in ops}
     browser.get(webui.url + "/docs")
     wait(browser, lambda d: d.execute_script("return document.body.dataset.ready === '1'"), 30)
-    shown = set(browser.execute_script("return [...document.querySelectorAll('[data-route]')].map(e => e.dataset.route)"))
+    shown = set(
+        browser.execute_script("return [...document.querySelectorAll('[data-route]')].map(e => e.dataset.route)")
+    )
     assert shown == routes
     assert len(browser.find_elements(By.CSS_SELECTOR, "#toc a")) == len(routes)
     tts = browser.find_element(By.CSS_SELECTOR, "[data-route='POST /v1/tts']")
     fields = {e.get_attribute("data-field") for e in tts.find_elements(By.CSS_SELECTOR, "tr[data-field]")}
-    assert {"text", "references", "audio", "reference_id", "format", "streaming", "chunk_length", "max_new_tokens",
-            "top_p", "repetition_penalty", "temperature", "seed", "normalize", "use_memory_cache"} <= fields
+    assert {
+        "text",
+        "references",
+        "audio",
+        "reference_id",
+        "format",
+        "streaming",
+        "chunk_length",
+        "max_new_tokens",
+        "top_p",
+        "repetition_penalty",
+        "temperature",
+        "seed",
+        "normalize",
+        "use_memory_cache",
+    } <= fields
     assert "required" in tts.find_element(By.CSS_SELECTOR, "tr[data-field=text]").text
     assert "curl -X POST" in tts.find_element(By.CSS_SELECTOR, "pre.curl").text
     speech = browser.find_element(By.CSS_SELECTOR, "[data-route='POST /v1/audio/speech']").text
@@ -233,8 +272,12 @@ def test_agent_chat_tab(webui, browser, artifacts):
     browser.execute_script("document.getElementById('chat-max').value = 8")
     browser.find_element(By.ID, "chat-input").send_keys("Hello agent")
     browser.find_element(By.ID, "chat-send").click()
-    wait(browser, lambda d: d.execute_script(
-        "return !document.getElementById('chat-send').disabled && document.querySelectorAll('.msg.assistant').length === 1"))
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            "return !document.getElementById('chat-send').disabled && document.querySelectorAll('.msg.assistant').length === 1"
+        ),
+    )
     assert browser.find_element(By.CSS_SELECTOR, ".msg.user").text == "Hello agent"
     assert not browser.find_element(By.ID, "chat-error").is_displayed()
     browser.save_screenshot(str(artifacts / "webui-agent.png"))

@@ -36,8 +36,17 @@ from fish_speech.models.text2semantic.sampling import seed_value
 RING = 64  # device-side frames kept per row between host syncs; sync_every may not exceed it
 
 
-def batch_step(model, frame: Tensor, pos: Tensor, knobs: tuple, window: Tensor, head, code_bias: Tensor,
-               main_bias: Tensor, noise: tuple) -> Tensor:
+def batch_step(
+    model,
+    frame: Tensor,
+    pos: Tensor,
+    knobs: tuple,
+    window: Tensor,
+    head,
+    code_bias: Tensor,
+    main_bias: Tensor,
+    noise: tuple,
+) -> Tensor:
     """One frame for every row: frame [B, N+1] at positions pos [B] -> next frame [B, N+1]."""
     return dual_ar_frame(model, frame.unsqueeze(-1), pos, False, knobs, window, head, code_bias, main_bias, noise)
 
@@ -72,8 +81,10 @@ class BatchGenerator:
         self.live = torch.zeros(b, dtype=torch.long, device=dev)  # 1 where a request runs: pos/index advance
         self.window = torch.zeros(b, n + 1, WINDOW, dtype=torch.long, device=dev)
         self.knobs = tuple(torch.full((b,), v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
-        self.noise = (torch.ones(b, self.head.weight.shape[0], device=dev, dtype=lm.dtype),
-                      torch.ones(b, n - 1, args.codebook_size, device=dev, dtype=lm.dtype))
+        self.noise = (
+            torch.ones(b, self.head.weight.shape[0], device=dev, dtype=lm.dtype),
+            torch.ones(b, n - 1, args.codebook_size, device=dev, dtype=lm.dtype),
+        )
         self.out = torch.zeros(b, n + 1, RING, dtype=torch.int32, device=dev)
         self.rows: list[_Row | None] = [None] * b
         self.step_fn = compile_step(batch_step, dev) if compile else batch_step
@@ -95,8 +106,9 @@ class BatchGenerator:
             self.noise[1][slot, k].exponential_(1, generator=rng)
 
     @torch.inference_mode()
-    def admit(self, slot: int, prompt: Tensor, rng: torch.Generator, max_new_tokens: int = 0,
-              sync_every: int = 8) -> _Row:
+    def admit(
+        self, slot: int, prompt: Tensor, rng: torch.Generator, max_new_tokens: int = 0, sync_every: int = 8
+    ) -> _Row:
         """Prefill `prompt` [N+1, T] into `slot` and compute its first frame."""
         if not 1 <= sync_every <= RING:
             raise ValueError(f"sync_every must lie in 1..{RING}")
@@ -111,9 +123,19 @@ class BatchGenerator:
         self.main_bias[slot] = self.head.bias  # undo a change made for the slot's last request
         self._draw_noise(slot)
         one = slice(slot, slot + 1)
-        frame = dual_ar_frame(self.model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True,
-                              tuple(k[one] for k in self.knobs), None, self.head, self.code_bias, self.main_bias[one],
-                              (self.noise[0][one], self.noise[1][one]), slot=slot)
+        frame = dual_ar_frame(
+            self.model,
+            prompt.to(dev).unsqueeze(0),
+            torch.arange(t, device=dev),
+            True,
+            tuple(k[one] for k in self.knobs),
+            None,
+            self.head,
+            self.code_bias,
+            self.main_bias[one],
+            (self.noise[0][one], self.noise[1][one]),
+            slot=slot,
+        )
         self.frame[slot] = frame[0]
         self.out[slot, :, 0] = frame[0]
         self.pos[slot], self.index[slot], self.live[slot] = t, 1, 1
@@ -137,8 +159,17 @@ class BatchGenerator:
         if self.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
         # clone: under CUDA graphs the output buffer is overwritten by the next replay
-        frame = self.step_fn(self.model, self.frame, self.pos, self.knobs, self.window, self.head, self.code_bias,
-                             self.main_bias, self.noise).clone()
+        frame = self.step_fn(
+            self.model,
+            self.frame,
+            self.pos,
+            self.knobs,
+            self.window,
+            self.head,
+            self.code_bias,
+            self.main_bias,
+            self.noise,
+        ).clone()
         rows = torch.arange(self.max_batch, device=frame.device)
         self.out[rows, :, self.index % RING] = frame
         self.window[rows, :, (self.index - 1) % WINDOW] = frame.long()  # frame i goes to (i-1) % W, as in Generator

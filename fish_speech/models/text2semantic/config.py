@@ -88,7 +88,9 @@ class ModelArgs:
             raise FishError(422, "config", f"unknown config keys: {', '.join(unknown)}")
         args = cls(**data)
         if args.is_reward_model:
-            raise FishError(422, "config.is_reward_model", "reward models cannot generate; is_reward_model must be false")
+            raise FishError(
+                422, "config.is_reward_model", "reward models cannot generate; is_reward_model must be false"
+            )
         return args
 
     @classmethod

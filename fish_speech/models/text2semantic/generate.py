@@ -46,16 +46,27 @@ def sampling_tables(lm: LanguageModel) -> tuple[MainHead, Tensor]:
     """The main-token head and the codebook bias (0 for codec-valid codes, -inf for the rest)."""
     args, tok = lm.args, lm.tokenizer
     valid = min(VALID_CODES, args.codebook_size)
-    head = MainHead(lm.model, torch.tensor(list(range(tok.semantic_begin_id, tok.semantic_begin_id + valid))
-                                           + [tok.im_end_id]))
+    head = MainHead(
+        lm.model, torch.tensor(list(range(tok.semantic_begin_id, tok.semantic_begin_id + valid)) + [tok.im_end_id])
+    )
     code_bias = torch.full((args.codebook_size,), float("-inf"), device=lm.device, dtype=lm.dtype)
     code_bias[:valid] = 0
     return head, code_bias
 
 
-def dual_ar_frame(model, inp: Tensor, input_pos: Tensor, full: bool, knobs: tuple, window: Tensor | None,
-                  head: MainHead, code_bias: Tensor, main_bias: Tensor | None = None,
-                  noise: tuple[Tensor, Tensor] | None = None, slot: int | None = None) -> Tensor:
+def dual_ar_frame(
+    model,
+    inp: Tensor,
+    input_pos: Tensor,
+    full: bool,
+    knobs: tuple,
+    window: Tensor | None,
+    head: MainHead,
+    code_bias: Tensor,
+    main_bias: Tensor | None = None,
+    noise: tuple[Tensor, Tensor] | None = None,
+    slot: int | None = None,
+) -> Tensor:
     """One frame: slow step -> main token -> fast steps for codebooks 1..N-1. Returns [B, N+1] int32.
 
     Batched use (`BatchGenerator`): knobs [B], `main_bias` [B, K+1], `noise` = (main [B, K+1],
@@ -71,14 +82,22 @@ def dual_ar_frame(model, inp: Tensor, input_pos: Tensor, full: bool, knobs: tupl
     model.forward_fast(hidden, 0, slot)  # fills fast cache slot 0 with the slow hidden state
     for k in range(1, model.args.num_codebooks):
         logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k, slot)
-        code = sample(logits, temperature, top_p, penalty, None if window is None else window[:, k + 1], code_bias,
-                      None if noise is None else noise[1][:, k - 1])
+        code = sample(
+            logits,
+            temperature,
+            top_p,
+            penalty,
+            None if window is None else window[:, k + 1],
+            code_bias,
+            None if noise is None else noise[1][:, k - 1],
+        )
         codes.append(code)
     return torch.stack(codes, dim=1).to(torch.int32)
 
 
-def decode_step(model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, head: MainHead,
-                code_bias: Tensor) -> Tensor:
+def decode_step(
+    model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, head: MainHead, code_bias: Tensor
+) -> Tensor:
     return dual_ar_frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, head, code_bias)
 
 
@@ -91,8 +110,9 @@ def compile_step(fn, device: torch.device):
         inductor.coordinate_descent_tuning = True
         inductor.triton.unique_kernel_names = True
         inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
-    return torch.compile(fn, fullgraph=True, mode="reduce-overhead" if device.type == "cuda" else None,
-                         backend="inductor")
+    return torch.compile(
+        fn, fullgraph=True, mode="reduce-overhead" if device.type == "cuda" else None, backend="inductor"
+    )
 
 
 class Generator:
@@ -134,8 +154,16 @@ class Generator:
         model.use_caches(self.caches)  # the model may have served a batch since
         self.window.zero_()
         out = torch.zeros(self.n + 1, budget, dtype=torch.int32, device=dev)
-        frame = dual_ar_frame(model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs,
-                              None, self.head, self.code_bias)
+        frame = dual_ar_frame(
+            model,
+            prompt.to(dev).unsqueeze(0),
+            torch.arange(t, device=dev),
+            True,
+            self.knobs,
+            None,
+            self.head,
+            self.code_bias,
+        )
         out[:, 0] = frame[0]
         self.pos.fill_(t)
         start = 0

@@ -33,8 +33,14 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="Generate semantic codes from text with Fish Speech 1.5.")
     ap.add_argument("--text", required=True, help="text to speak")
     ap.add_argument("--prompt-text", action="extend", nargs="+", default=[], help="reference transcript(s)")
-    ap.add_argument("--prompt-tokens", action="extend", nargs="+", default=[], type=Path,
-                    help="reference codes .npy file(s), one per --prompt-text")
+    ap.add_argument(
+        "--prompt-tokens",
+        action="extend",
+        nargs="+",
+        default=[],
+        type=Path,
+        help="reference codes .npy file(s), one per --prompt-text",
+    )
     ap.add_argument("--num-samples", type=int, default=1)
     ap.add_argument("--max-new-tokens", type=int, default=0, help="frames per chunk; 0 = until the model stops")
     ap.add_argument("--top-p", type=float, default=0.7)
@@ -61,7 +67,9 @@ def check_sampling(a):
     if a.num_samples < 1:
         raise FishError(400, "num_samples", "must be at least 1")
     if len(a.prompt_text) != len(a.prompt_tokens):
-        raise FishError(400, "prompt_tokens", f"{len(a.prompt_text)} --prompt-text but {len(a.prompt_tokens)} --prompt-tokens")
+        raise FishError(
+            400, "prompt_tokens", f"{len(a.prompt_text)} --prompt-text but {len(a.prompt_tokens)} --prompt-tokens"
+        )
 
 
 def main(argv=None) -> int:
@@ -79,13 +87,18 @@ def main(argv=None) -> int:
         lm = load_language_model(a.checkpoint_path, device=a.device, half=a.half)
         gen = Generator(lm, compile=a.compile)
         gen.set_sampling(a.temperature, a.top_p, a.repetition_penalty)
-        print(f"loaded {a.checkpoint_path} on {lm.device} ({lm.dtype}) in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        print(
+            f"loaded {a.checkpoint_path} on {lm.device} ({lm.dtype}) in {time.perf_counter() - t0:.2f} s",
+            file=sys.stderr,
+        )
         seed_everything(a.seed)
         a.output_dir.mkdir(parents=True, exist_ok=True)
         for i in range(a.num_samples):
             t = time.perf_counter()
-            blocks = [b.codes for b in generate_long(gen, a.text, refs, a.max_new_tokens,
-                                                     a.chunk_length if a.iterative_prompt else 0)]
+            blocks = [
+                b.codes
+                for b in generate_long(gen, a.text, refs, a.max_new_tokens, a.chunk_length if a.iterative_prompt else 0)
+            ]
             codes = np.concatenate(blocks, axis=1).astype(np.int32)
             out = a.output_dir / f"codes_{i}.npy"
             np.save(out, codes)

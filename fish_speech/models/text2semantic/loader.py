@@ -46,7 +46,9 @@ def normalize_keys(state: dict) -> dict:
             prefix = k[: -len("wq.weight")]
             parts = [merged.pop(prefix + n + ".weight", None) for n in ("wq", "wk", "wv")]
             if any(p is None for p in parts):
-                raise FishError(422, "checkpoint", f"{prefix}wq/wk/wv: found some but not all of the split q/k/v weights")
+                raise FishError(
+                    422, "checkpoint", f"{prefix}wq/wk/wv: found some but not all of the split q/k/v weights"
+                )
             merged[prefix + "wqkv.weight"] = torch.cat(parts, dim=0)
     return merged
 
@@ -54,7 +56,11 @@ def normalize_keys(state: dict) -> dict:
 def check_state(model: torch.nn.Module, state: dict, source: str):
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
-    wrong = [f"{k} {list(state[k].shape)} != {list(v.shape)}" for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} {list(state[k].shape)} != {list(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     unexpected = [k for k in state if k not in expected and "kv_cache" not in k]
     if missing:
         raise FishError(422, "checkpoint", f"{source} is missing {len(missing)} keys: {', '.join(missing[:8])}")
@@ -79,17 +85,30 @@ def load_language_model(path: str | Path, device: str | None = None, half: bool 
         raise FishError(404, "checkpoint", f"model directory not found: {path}")
     args = ModelArgs.load(path)
     if args.model_type != "dual_ar":
-        raise FishError(422, "config.model_type", "only dual_ar checkpoints can generate (upstream's naive path is broken too)")
+        raise FishError(
+            422, "config.model_type", "only dual_ar checkpoints can generate (upstream's naive path is broken too)"
+        )
     tokenizer = FishTokenizer.from_file(path / "tokenizer.tiktoken")
     if args.vocab_size <= tokenizer.semantic_end_id:
-        raise FishError(422, "config.vocab_size", f"vocab_size {args.vocab_size} is too small for the tokenizer's {tokenizer.semantic_end_id + 1} ids")
-    model, dev, dtype = load_dual_ar(path / "model.pth", args, tokenizer.semantic_begin_id,
-                                     tokenizer.semantic_end_id, device, half)
+        raise FishError(
+            422,
+            "config.vocab_size",
+            f"vocab_size {args.vocab_size} is too small for the tokenizer's {tokenizer.semantic_end_id + 1} ids",
+        )
+    model, dev, dtype = load_dual_ar(
+        path / "model.pth", args, tokenizer.semantic_begin_id, tokenizer.semantic_end_id, device, half
+    )
     return LanguageModel(model, tokenizer, args, dev, dtype)
 
 
-def load_dual_ar(weights: Path, args: ModelArgs, semantic_begin_id: int, semantic_end_id: int,
-                 device: str | None = None, half: bool = False) -> tuple[DualARTransformer, torch.device, torch.dtype]:
+def load_dual_ar(
+    weights: Path,
+    args: ModelArgs,
+    semantic_begin_id: int,
+    semantic_end_id: int,
+    device: str | None = None,
+    half: bool = False,
+) -> tuple[DualARTransformer, torch.device, torch.dtype]:
     """Read `model.pth` into a DualARTransformer on the chosen device and precision (tts and agent)."""
     if not weights.is_file():
         raise FishError(404, "checkpoint", f"weights not found: {weights}")

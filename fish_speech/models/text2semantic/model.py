@@ -59,7 +59,11 @@ class KVCache(nn.Module):
         """Write k, v [B, H, S, hd] at `input_pos`: [S] shared by every row, or [B, S] per row.
 
         `slot` writes (and returns) only that cache row, for a B=1 input into a batched cache."""
-        kc, vc = (self.k_cache, self.v_cache) if slot is None else (self.k_cache[slot : slot + 1], self.v_cache[slot : slot + 1])
+        kc, vc = (
+            (self.k_cache, self.v_cache)
+            if slot is None
+            else (self.k_cache[slot : slot + 1], self.v_cache[slot : slot + 1])
+        )
         if input_pos.dim() == 1:
             kc.index_copy_(2, input_pos, k)
             vc.index_copy_(2, input_pos, v)
@@ -79,8 +83,9 @@ class Attention(nn.Module):
         self.wo = nn.Linear(args.dim, args.dim, bias=False)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None,
-                slot: int | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None, slot: int | None = None
+    ) -> Tensor:
         """mask None: plain causal attention over x itself (prefill from position 0, or no cache).
 
         With a mask, x's rows are the cache's rows (or `slot`'s one row) and attend over the whole cache."""
@@ -126,8 +131,9 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
         self.attention_norm = RMSNorm(args.dim, args.norm_eps)
 
-    def forward(self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None,
-                slot: int | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None, slot: int | None = None
+    ) -> Tensor:
         h = x + self.attention(self.attention_norm(x), rope, input_pos, mask, slot)
         return h + self.feed_forward(self.ffn_norm(h))
 
@@ -175,9 +181,11 @@ class DualARTransformer(nn.Module):
         length = (max_seq_len + 7) // 8 * 8
         dtype = dtype or self.embeddings.weight.dtype
         device = self.embeddings.weight.device
-        slow = [KVCache(batch, l.attention.n_kv, length, l.attention.head_dim, dtype, device) for l in self.layers]
-        fast = [KVCache(batch, l.attention.n_kv, self.args.num_codebooks, l.attention.head_dim, dtype, device)
-                for l in self.fast_layers]
+        slow = [KVCache(batch, b.attention.n_kv, length, b.attention.head_dim, dtype, device) for b in self.layers]
+        fast = [
+            KVCache(batch, layer.attention.n_kv, self.args.num_codebooks, layer.attention.head_dim, dtype, device)
+            for layer in self.fast_layers
+        ]
         return slow + fast
 
     def caches(self) -> list:
@@ -190,8 +198,9 @@ class DualARTransformer(nn.Module):
         if self.cache_len != length:
             device = self.embeddings.weight.device
             self.register_buffer("key_positions", torch.arange(length, device=device), persistent=False)
-            self.register_buffer("fast_key_positions", torch.arange(self.args.num_codebooks, device=device),
-                                 persistent=False)
+            self.register_buffer(
+                "fast_key_positions", torch.arange(self.args.num_codebooks, device=device), persistent=False
+            )
             self.cache_len = length
 
     # ---- slow transformer ---------------------------------------------------------------
@@ -206,8 +215,9 @@ class DualARTransformer(nn.Module):
     def output_weight(self) -> Tensor:
         return self.output.weight if hasattr(self, "output") else self.embeddings.weight
 
-    def forward_slow(self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None,
-                     slot: int | None = None) -> tuple[Tensor, Tensor]:
+    def forward_slow(
+        self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None, slot: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Run the slow stack. `full` = prefill from position 0 (causal over the input itself).
 
         `input_pos` is [S], the positions of inp's S columns; for a one-column decode (inp [B, N+1, 1])
@@ -257,7 +267,13 @@ class DualARTransformer(nn.Module):
         hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
         n = self.args.num_codebooks
         nxt = F.pad(inp[:, 1:, 1:], (0, 1))  # codes of column t+1
-        fast_in = torch.cat([hidden.reshape(b * s, 1, -1), self.fast_embeddings(nxt[:, : n - 1].permute(0, 2, 1).reshape(b * s, n - 1))], 1)
+        fast_in = torch.cat(
+            [
+                hidden.reshape(b * s, 1, -1),
+                self.fast_embeddings(nxt[:, : n - 1].permute(0, 2, 1).reshape(b * s, n - 1)),
+            ],
+            1,
+        )
         rope_f = self.fast_freqs_cis[:n]
         for layer in self.fast_layers:
             fast_in = layer(fast_in, rope_f, None, None)

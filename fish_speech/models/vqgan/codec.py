@@ -39,18 +39,26 @@ class Codec(nn.Module):
         self.config = cfg
         self.spec_transform = LogMelSpectrogram()
         self.backbone = ConvNeXtEncoder(N_MELS, cfg.encoder_dims, cfg.encoder_depths, cfg.block_kernel, cfg.stem_kernel)
-        self.quantizer = DownsampleFSQ(cfg.encoder_dims[-1], cfg.groups, cfg.quant_factors, cfg.quant_dims,
-                                       cfg.block_kernel)
-        self.head = HiFiGANGenerator(cfg.encoder_dims[-1], cfg.head_channels, cfg.up_kernels,
-                                     cfg.resblock_kernels, cfg.pre_kernel, cfg.post_kernel)
+        self.quantizer = DownsampleFSQ(
+            cfg.encoder_dims[-1], cfg.groups, cfg.quant_factors, cfg.quant_dims, cfg.block_kernel
+        )
+        self.head = HiFiGANGenerator(
+            cfg.encoder_dims[-1],
+            cfg.head_channels,
+            cfg.up_kernels,
+            cfg.resblock_kernels,
+            cfg.pre_kernel,
+            cfg.post_kernel,
+        )
         self.n_codebooks = cfg.groups
         # code frames of left context that affect a decoded frame (for exact streaming)
         self.decoder_context_frames = self.quantizer.upsample_context(self.head.context())
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def from_state_dict(cls, state_dict, device="cpu", dtype: torch.dtype = torch.float32,
-                        source: str = "state dict") -> "Codec":
+    def from_state_dict(
+        cls, state_dict, device="cpu", dtype: torch.dtype = torch.float32, source: str = "state dict"
+    ) -> "Codec":
         sd = normalize_state_dict(state_dict)
         cfg = infer_config(sd)
         with torch.device("meta"):  # no throw-away random init; checkpoint tensors are assigned
@@ -104,8 +112,12 @@ class Codec(nn.Module):
             raise FishError(400, "audio", "audio contains NaN or infinite samples")
         x = resample(x, int(sample_rate), SAMPLE_RATE)
         if x.shape[-1] < MIN_SAMPLES:
-            raise FishError(400, "audio", f"audio too short: {x.shape[-1]} samples at {SAMPLE_RATE} Hz "
-                                          f"({x.shape[-1] / SAMPLE_RATE * 1000:.1f} ms), need at least {MIN_SAMPLES}")
+            raise FishError(
+                400,
+                "audio",
+                f"audio too short: {x.shape[-1]} samples at {SAMPLE_RATE} Hz "
+                f"({x.shape[-1] / SAMPLE_RATE * 1000:.1f} ms), need at least {MIN_SAMPLES}",
+            )
         mel = self.spec_transform(x[None])
         z = self.backbone(mel.to(self.dtype))
         return self.quantizer.encode(z)[0].to("cpu", torch.int32)
@@ -131,8 +143,11 @@ class Codec(nn.Module):
         if bool(bad.any()):
             pos = [int(i) for i in torch.nonzero(bad)[0]]
             where = f"row {pos[-2]}, frame {pos[-1]}" + (f", item {pos[0]}" if batched else "")
-            raise FishError(400, "codes", f"code {int(codes[tuple(pos)])} at {where} is out of range; "
-                                          f"valid codes are 0..{CODEBOOK_SIZE - 1}")
+            raise FishError(
+                400,
+                "codes",
+                f"code {int(codes[tuple(pos)])} at {where} is out of range; valid codes are 0..{CODEBOOK_SIZE - 1}",
+            )
         return (codes if batched else codes[None]).to(self.device), batched
 
     def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
@@ -175,7 +190,7 @@ class StreamingDecoder:
         if n == 0:
             return torch.zeros(0)
         window = ids if self._history is None else torch.cat([self._history, ids], dim=-1)
-        audio = self.codec.decode_ids(window)[0, -n * FRAME_LENGTH:]
+        audio = self.codec.decode_ids(window)[0, -n * FRAME_LENGTH :]
         keep = self.context_frames
         self._history = window[..., -keep:] if keep > 0 else None
         return audio

@@ -41,7 +41,8 @@ class CodecConfig:
     @classmethod
     def tiny(cls) -> "CodecConfig":
         return cls(
-            encoder_dims=[16, 16, 24, 32], quant_dims=[32, 32],
+            encoder_dims=[16, 16, 24, 32],
+            quant_dims=[32, 32],
             head_channels=[32, 16, 8, 4, 4, 2],
         )
 
@@ -95,21 +96,32 @@ def infer_config(sd: dict) -> CodecConfig:
     post = _shape(sd, "head.conv_post.conv.weight", 3)
 
     cfg = CodecConfig(
-        encoder_dims=dims, encoder_depths=depths, block_kernel=block_kernel, stem_kernel=stem[2],
-        quant_dims=[d[0] for d in down], quant_factors=[d[2] for d in down], groups=groups,
-        head_channels=[pre[0]] + [u[1] for u in ups], up_kernels=[u[2] for u in ups],
-        resblock_kernels=rb, pre_kernel=pre[2], post_kernel=post[2],
+        encoder_dims=dims,
+        encoder_depths=depths,
+        block_kernel=block_kernel,
+        stem_kernel=stem[2],
+        quant_dims=[d[0] for d in down],
+        quant_factors=[d[2] for d in down],
+        groups=groups,
+        head_channels=[pre[0]] + [u[1] for u in ups],
+        up_kernels=[u[2] for u in ups],
+        resblock_kernels=rb,
+        pre_kernel=pre[2],
+        post_kernel=post[2],
     )
     check_config(cfg, head_in=pre[1], quant_in=down[0][1] if down else None, group_dim=proj[1])
     return cfg
 
 
-def check_config(cfg: CodecConfig, head_in: int | None = None, quant_in: int | None = None,
-                 group_dim: int | None = None) -> None:
+def check_config(
+    cfg: CodecConfig, head_in: int | None = None, quant_in: int | None = None, group_dim: int | None = None
+) -> None:
     """Reject sizes that contradict the format (frame length, group split, module hand-offs)."""
     if math.prod(cfg.quant_factors) * HOP != FRAME_LENGTH:
-        raise _fail(f"quantizer downsampling x{math.prod(cfg.quant_factors)} does not give "
-                    f"{FRAME_LENGTH} samples per code frame (needs x{FRAME_LENGTH // HOP})")
+        raise _fail(
+            f"quantizer downsampling x{math.prod(cfg.quant_factors)} does not give "
+            f"{FRAME_LENGTH} samples per code frame (needs x{FRAME_LENGTH // HOP})"
+        )
     if any(k % 2 for k in cfg.up_kernels) or math.prod(k // 2 for k in cfg.up_kernels) != HOP:
         raise _fail(f"head upsample kernels {cfg.up_kernels} do not upsample by {HOP}")
     latent = cfg.quant_dims[-1]

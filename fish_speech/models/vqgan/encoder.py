@@ -9,8 +9,7 @@ from .layers import CausalConv1d, ChannelsFirstLayerNorm, ConvNeXtBlock
 
 
 class ConvNeXtEncoder(nn.Module):
-    def __init__(self, input_channels: int, dims: list[int], depths: list[int],
-                 kernel: int = 7, stem_kernel: int = 7):
+    def __init__(self, input_channels: int, dims: list[int], depths: list[int], kernel: int = 7, stem_kernel: int = 7):
         super().__init__()
         # stem: conv then norm; later levels: norm then a plain 1x1 conv (no `.conv.` infix in keys)
         self.downsample_layers = nn.ModuleList(
@@ -21,8 +20,7 @@ class ConvNeXtEncoder(nn.Module):
                 nn.Sequential(ChannelsFirstLayerNorm(dims[i - 1]), nn.Conv1d(dims[i - 1], dims[i], 1))
             )
         self.stages = nn.ModuleList(
-            nn.Sequential(*(ConvNeXtBlock(dim, kernel) for _ in range(depth)))
-            for dim, depth in zip(dims, depths)
+            nn.Sequential(*(ConvNeXtBlock(dim, kernel) for _ in range(depth))) for dim, depth in zip(dims, depths)
         )
         self.norm = ChannelsFirstLayerNorm(dims[-1])
 

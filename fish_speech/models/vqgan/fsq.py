@@ -44,8 +44,13 @@ class GroupedFSQ(nn.Module):
         digits = (ids // basis) % levels
         codebook = (digits - half_width) / half_width  # [1000, 4] normalised code values
         for name, value in (
-            ("half_l", half_l), ("offset", offset), ("shift", torch.atanh(offset / half_l)),
-            ("half_width", half_width), ("basis", basis), ("levels", levels), ("codebook", codebook),
+            ("half_l", half_l),
+            ("offset", offset),
+            ("shift", torch.atanh(offset / half_l)),
+            ("half_width", half_width),
+            ("basis", basis),
+            ("levels", levels),
+            ("codebook", codebook),
         ):
             self.register_buffer(name, value, persistent=False)
 

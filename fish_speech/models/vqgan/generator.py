@@ -42,8 +42,15 @@ class ParallelBlock(nn.Module):
 
 
 class HiFiGANGenerator(nn.Module):
-    def __init__(self, in_channels: int, channels: list[int], up_kernels: list[int],
-                 resblock_kernels: list[int], pre_kernel: int = 13, post_kernel: int = 13):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: list[int],
+        up_kernels: list[int],
+        resblock_kernels: list[int],
+        pre_kernel: int = 13,
+        post_kernel: int = 13,
+    ):
         """channels: [conv_pre out, ups.0 out, ..., ups.-1 out]; upsample rate = kernel // 2."""
         super().__init__()
         self.conv_pre = CausalConv1d(in_channels, channels[0], pre_kernel)

@@ -60,7 +60,8 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
         wav = os.path.join(tmp, "decoded.wav")
         proc = subprocess.run(
             [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-vn", "-c:a", "pcm_f32le", wav],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0 or not os.path.exists(wav):
             raise CliError(f"cannot read audio {path}: not a supported audio file")

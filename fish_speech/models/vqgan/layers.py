@@ -18,8 +18,7 @@ class CausalConv1d(nn.Module):
     Output length is ceil(len / stride).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1,
-                 dilation: int = 1, groups: int = 1):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, dilation: int = 1, groups: int = 1):
         super().__init__()
         self.conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, dilation=dilation, groups=groups)
         self.stride = stride

@@ -92,7 +92,8 @@ def check_keys(expected: Mapping[str, torch.Size], sd: Mapping[str, torch.Tensor
     unexpected = [k for k in sd if k not in expected]
     wrong = [
         f"{k} {list(sd[k].shape)} (expected {list(expected[k])})"
-        for k in expected if k in sd and tuple(sd[k].shape) != tuple(expected[k])
+        for k in expected
+        if k in sd and tuple(sd[k].shape) != tuple(expected[k])
     ]
     problems = []
     for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):

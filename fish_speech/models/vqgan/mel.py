@@ -32,8 +32,11 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 
 
 def slaney_mel_filterbank(
-    sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
-    f_min: float = 0.0, f_max: float | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    n_mels: int = N_MELS,
+    f_min: float = 0.0,
+    f_max: float | None = None,
 ) -> np.ndarray:
     """Triangular filters on the slaney mel scale with slaney area normalisation, [n_fft//2+1, n_mels]."""
     f_max = sample_rate // 2 if f_max is None else f_max
@@ -64,14 +67,22 @@ class LogMelSpectrogram(nn.Module):
             audio = audio.squeeze(1)
         if audio.shape[-1] < MIN_SAMPLES:
             raise FishError(
-                400, "audio",
+                400,
+                "audio",
                 f"audio too short: {audio.shape[-1]} samples at 44100 Hz, need at least {MIN_SAMPLES}",
             )
         audio = audio.float()
         padded = torch.nn.functional.pad(audio[:, None], (PAD, PAD), mode="reflect")[:, 0]
         spec = torch.stft(
-            padded, N_FFT, hop_length=HOP, win_length=N_FFT, window=self.window,
-            center=False, normalized=False, onesided=True, return_complex=True,
+            padded,
+            N_FFT,
+            hop_length=HOP,
+            win_length=N_FFT,
+            window=self.window,
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
         )
         mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-6)
         mel = torch.matmul(self.fb.T, mag)
