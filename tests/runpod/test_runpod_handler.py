@@ -244,12 +244,13 @@ def test_unknown_fields_are_ignored_with_a_warning(handler_module, worker, caplo
 
 def test_mode_dispatch(handler_module, worker, monkeypatch):
     plain = {"text": "Hi.", "max_new_tokens": 4}
-    err = error_of(run_job(handler_module, plain))  # MODE defaults to agent; no agent engine yet
-    assert err["code"] == 503 and "agent" in err["message"]
-    assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
-    configure(monkeypatch, worker, mode="tts")
-    done_of(run_job(handler_module, plain))
-    assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
+    assert done_of(run_job(handler_module, plain))["mode"] == "tts"  # MODE defaults to tts
+    # an agent job loads the agent on first use; here its weights are missing and downloads are off
+    err = error_of(run_job(handler_module, {**plain, "tts": False}))
+    assert err["code"] == 503 and "agent mode unavailable" in err["message"] and "fish-agent" in err["message"]
+    configure(monkeypatch, worker, mode="agent")
+    assert error_of(run_job(handler_module, plain))["code"] == 503
+    assert done_of(run_job(handler_module, {**plain, "tts": True}))["mode"] == "tts"  # both modes, always
 
 
 def test_failed_model_load_fails_every_job(handler_module, monkeypatch, tmp_path):
