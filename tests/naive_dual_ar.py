@@ -128,17 +128,19 @@ def greedy_decode(model: NaiveDualAR, prompt: torch.Tensor, frames: int, penalty
     Main token: argmax over <|semantic:0..999|> and <|im_end|> of the penalised logits; codebooks:
     argmax over 0..999. The prefill frame is in no window; frames 1.. enter it; until 16 frames are
     in it the unfilled columns count as zeros. Stops after an <|im_end|> frame (prefill included).
-    Returns (frames as [N+1] lists, final-norm output of each frame's slow step).
+    Returns (frames as [N+1] lists, final-norm output of each frame's slow step, the penalised main
+    logits of each frame).
     """
     allowed = list(range(model.semantic_begin, model.semantic_begin + VALID_CODES)) + [model.im_end_id]
     seq = prompt.to(torch.long).clone()
-    out, normed_states = [], []
+    out, normed_states, main_scores = [], [], []
     for j in range(frames):
         logits, normed, hidden = model.slow_forward(seq)
         normed_states.append(normed)
         window = out[1:][-WINDOW:]
         window = [[0] * (model.n + 1)] * (WINDOW - len(window)) + window if j > 0 else None
         main_logits = logits if window is None else penalise(logits, [f[0] for f in window], penalty)
+        main_scores.append(main_logits)
         main = max(allowed, key=lambda i: float(main_logits[i]))
         codes = [max(main - model.semantic_begin, 0)]
         for k in range(1, model.n):
@@ -151,4 +153,34 @@ def greedy_decode(model: NaiveDualAR, prompt: torch.Tensor, frames: int, penalty
         if main == model.im_end_id:
             break
         seq = torch.cat([seq, torch.tensor(frame, dtype=torch.long).view(-1, 1)], 1)
-    return out, normed_states
+    return out, normed_states, main_scores
+
+
+def write_spread_checkpoint(directory, seed: int = 0):
+    """The tiny official layout with wider weights, non-unit norms and a non-zero fast_project_in
+    bias, so every weight shapes the logits and near-ties are rare."""
+    from fish_speech.testing.checkpoints import TINY_CONFIG, write_language_model
+
+    directory = write_language_model(directory, dict(TINY_CONFIG, initializer_range=0.15, max_seq_len=128), 256, seed)
+    state = torch.load(directory / "model.pth", weights_only=True)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for name, value in state.items():
+        if name.endswith("norm.weight") or name.endswith(".bias"):
+            base = 1.0 if name.endswith("norm.weight") else 0.0
+            state[name] = (base + 0.3 * torch.randn(value.shape, generator=gen)).to(torch.bfloat16)
+    torch.save(state, directory / "model.pth")
+    return directory
+
+
+def hand_prompt(naive: NaiveDualAR, length: int = 14, seed: int = 3) -> torch.Tensor:
+    """[N+1, T]: text ids, specials, and a few semantic tokens carrying codebook rows."""
+    gen = torch.Generator().manual_seed(seed)
+    prompt = torch.zeros(naive.n + 1, length, dtype=torch.int32)
+    prompt[0] = torch.randint(0, 256, (length,), generator=gen)
+    prompt[0, 0] = naive.im_end_id - 1  # <|im_start|>
+    for t in (5, 6, 7, 8):
+        codes = torch.randint(0, 1000, (naive.n,), generator=gen)
+        prompt[0, t] = naive.semantic_begin + codes[0]
+        prompt[1:, t] = codes
+    prompt[0, -1] = naive.im_end_id + 6  # <|voice|>
+    return prompt

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from naive_dual_ar import NaiveDualAR, greedy_decode
+from naive_dual_ar import NaiveDualAR, greedy_decode, hand_prompt, write_spread_checkpoint
 
 from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
 from fish_speech.models.text2semantic.generate import WAIT, Generator
@@ -16,49 +16,19 @@ FRAMES = 28  # > 16: the repetition window slides
 PENALTY = 2.0  # the largest allowed: it changes which code wins at many steps
 
 
-def write_spread_checkpoint(directory, seed: int = 0):
-    """The tiny official layout with wider weights, non-unit norms and a non-zero fast_project_in
-    bias, so every weight shapes the logits and near-ties are rare."""
-    from fish_speech.testing.checkpoints import TINY_CONFIG, write_language_model
-
-    directory = write_language_model(directory, dict(TINY_CONFIG, initializer_range=0.15, max_seq_len=128), 256, seed)
-    state = torch.load(directory / "model.pth", weights_only=True)
-    gen = torch.Generator().manual_seed(seed + 1)
-    for name, value in state.items():
-        if name.endswith("norm.weight") or name.endswith(".bias"):
-            base = 1.0 if name.endswith("norm.weight") else 0.0
-            state[name] = (base + 0.3 * torch.randn(value.shape, generator=gen)).to(torch.bfloat16)
-    torch.save(state, directory / "model.pth")
-    return directory
-
-
-def hand_prompt(naive: NaiveDualAR, length: int = 14, seed: int = 3) -> torch.Tensor:
-    """[N+1, T]: text ids, specials, and a few semantic tokens carrying codebook rows."""
-    gen = torch.Generator().manual_seed(seed)
-    prompt = torch.zeros(naive.n + 1, length, dtype=torch.int32)
-    prompt[0] = torch.randint(0, 256, (length,), generator=gen)
-    prompt[0, 0] = naive.im_end_id - 1  # <|im_start|>
-    for t in (5, 6, 7, 8):
-        codes = torch.randint(0, 1000, (naive.n,), generator=gen)
-        prompt[0, t] = naive.semantic_begin + codes[0]
-        prompt[1:, t] = codes
-    prompt[0, -1] = naive.im_end_id + 6  # <|voice|>
-    return prompt
-
-
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory):
     directory = write_spread_checkpoint(tmp_path_factory.mktemp("spread-lm"))
     naive = NaiveDualAR(directory)
     prompt = hand_prompt(naive)
-    frames, _ = greedy_decode(naive, prompt, FRAMES, PENALTY)
+    frames, _, _ = greedy_decode(naive, prompt, FRAMES, PENALTY)
     return directory, naive, prompt, torch.tensor(frames, dtype=torch.int32).T
 
 
 def test_reference_run_exercises_the_window(spread):
     _, naive, prompt, frames = spread
     assert frames.shape == (naive.n + 1, FRAMES)  # no early stop: the whole window slides
-    unpenalised, _ = greedy_decode(naive, prompt, 20, 1.0)
+    unpenalised, _, _ = greedy_decode(naive, prompt, 20, 1.0)
     assert not torch.equal(torch.tensor(unpenalised, dtype=torch.int32).T, frames[:, :20])
 
 
