@@ -17,6 +17,7 @@ import pytest
 from runpod_testkit import audio_bytes, decode, error_of, run_job
 
 from fish_speech.audio import FORMATS
+from tests.requires import need_tool
 
 SR = 44100
 FRAME = 2048  # samples per generated frame
@@ -390,8 +391,8 @@ def test_concurrency_comes_from_the_environment(handler_module, monkeypatch):
     assert handler_module.max_concurrency(1) == 1
 
 
-def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tmp_path):
-    import shutil
+@pytest.mark.parametrize("ffmpeg", [False, True], ids=["soundfile", "ffmpeg"])
+def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tmp_path, ffmpeg):
     import subprocess
 
     from fish_speech.audio import decode_audio, encode_audio
@@ -403,10 +404,11 @@ def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tm
     ogg = io.BytesIO()
     sf.write(ogg, samples, sr, format="OGG", subtype="VORBIS")
     files["ogg"] = ogg.getvalue()
-    if shutil.which("ffmpeg"):  # formats soundfile cannot read go through ffmpeg
+    if ffmpeg:  # formats soundfile cannot read go through ffmpeg
+        need_tool("ffmpeg")
         m4a = tmp_path / "speech.m4a"
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(m4a)], check=True)
-        files["m4a"] = m4a.read_bytes()
+        files = {"m4a": m4a.read_bytes()}
     for name, data in files.items():
         job = tts(system_audio=base64.b64encode(data).decode(), reference_text=name, max_new_tokens=2, streaming=False)
         assert done_of(run_job(handler_module, job))["reference"]["uploaded"] is True, name

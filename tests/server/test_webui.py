@@ -11,13 +11,19 @@ import shutil
 
 import pytest
 
+from tests.requires import need_tool
 from tests.server.helpers import ServerProcess, free_port, model_args
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"
-)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def browser_installed():
+    """Skip (fail under CI=true) before any server starts when the browser is missing."""
+    need_tool("chromium", "chromium-browser", "google-chrome", hint="apt-get install chromium")
+    need_tool("chromedriver", hint="apt-get install chromium-driver")
+
 
 PLAYABLE = """const a = document.getElementById('audio');
 return a.src.startsWith('blob:') && a.readyState >= 1 && a.duration > 0 && !a.error ? a.src : null;"""
