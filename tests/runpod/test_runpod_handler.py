@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.server
 import inspect
@@ -9,6 +10,7 @@ import io
 import json
 import logging
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -42,7 +44,14 @@ def test_handler_is_an_async_generator_function(handler_module):
 
 
 def test_streaming_chunks_concatenate_to_one_wav(handler_module, worker):
-    chunks = run_job(handler_module, tts(max_new_tokens=24, streaming=True))
+    async def timed(job):  # each chunk with the time it reached the caller
+        start, out = time.perf_counter(), []
+        async for chunk in handler_module.handler({"id": "timed", "input": job}):
+            out.append((time.perf_counter() - start, chunk))
+        return out
+
+    arrivals = asyncio.run(timed(tts(max_new_tokens=24, streaming=True)))
+    chunks = [c for _, c in arrivals]
     done = done_of(chunks)
     audio = [c for c in chunks[:-1]]
     assert audio and all(c["type"] == "audio" and c["format"] == "wav" for c in audio)
@@ -53,7 +62,8 @@ def test_streaming_chunks_concatenate_to_one_wav(handler_module, worker):
     assert done["duration"] == pytest.approx(24 * FRAME / SR, abs=1e-3)
     assert "audio" not in done
     t = done["timings"]
-    assert 0 < t["first_audio_s"] <= t["total_s"]
+    # the first audio is reported as ready no later than its chunk reached us, well before the end
+    assert 0 < t["first_audio_s"] <= arrivals[0][0] < arrivals[-2][0]
     assert t["rtf"] == pytest.approx(t["total_s"] / done["duration"], rel=0.01)
 
 
@@ -108,13 +118,14 @@ def test_every_field_reaches_the_engine(handler_module, worker, monkeypatch, spe
     assert len(req.references) == 1 and req.references[0].text == speech_text
     assert req.stream_frames == 128  # not streaming: pieces only as often as progress needs them
     assert done["format"] == "flac" and done["seed"] == 77 and done["reference"]["uploaded"] is True
-    # defaults when nothing optional is sent
+    # defaults when nothing optional is sent (and STREAM_FRAMES unset: its documented default)
+    monkeypatch.delenv("STREAM_FRAMES")
     seen.clear()
     run_job(handler_module, {"text": "Hi.", "tts": True, "max_new_tokens": 4})
     s = seen[0].sampling
     assert (s.temperature, s.top_p, s.repetition_penalty, s.seed) == (0.7, 0.7, 1.2, None)
     assert seen[0].chunk_length == 200 and seen[0].normalize is True and seen[0].references == []
-    assert seen[0].stream_frames == 8  # streaming is the default
+    assert seen[0].stream_frames == 24  # streaming is the default, in pieces of STREAM_FRAMES = 24
 
 
 def test_seed_makes_output_repeatable(handler_module, worker):
