@@ -23,6 +23,10 @@ from tests.requires import need_tool  # noqa: E402
 torch.set_num_threads(1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "compile: a torch.compile test (slow on CPU); .ci/run runs it on its own")
+
+
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory) -> Path:
     from fish_speech.testing.checkpoints import TINY_CONFIG, write_language_model
