@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from runpod_testkit import error_of, run_job
+from runpod_testkit import configure, error_of, run_job
+
+from fish_speech.settings import Settings
 
 FRAME_BYTES = 2048 * 2  # one generated frame of 16-bit mono pcm
 CHUNK = 512 * 1024  # AUDIO_CHUNK_BYTES' documented default
@@ -32,9 +34,8 @@ BOUNDS = [
 
 @pytest.fixture()
 def defaults(worker, monkeypatch):
-    """The shared worker with every documented setting at its default."""
-    for name in ("STREAM_FRAMES", "AUDIO_CHUNK_BYTES", "PROGRESS_FRAMES", "MAX_TEXT_LENGTH", "MAX_NEW_TOKENS_LIMIT"):
-        monkeypatch.delenv(name, raising=False)
+    """The shared worker with every setting at its default (the fixture streams every 8 frames)."""
+    configure(monkeypatch, worker, **{**vars(Settings()), "references_dir": worker.settings.references_dir})
     return worker
 
 
