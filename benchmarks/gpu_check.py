@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpu_check_steps import FRAME_RATE, MODULES, REF_TEXT, TTS_TEXT, plan, summarize  # noqa: E402
+from gpu_check_steps import FRAME_RATE, MODULES, REF_TEXT, TTS_TEXT, checkpoint_dir, plan, summarize  # noqa: E402
 
 
 # ---- subcommand: env --------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/gpu_check"))
     ap.add_argument("--cpu-dry-run", action="store_true", help="same steps on CPU with tiny sizes, no CUDA-only ones")
-    ap.add_argument("--budget", type=float, default=420, help="seconds for all steps together")
+    ap.add_argument("--budget", type=float, default=450, help="seconds for all steps together")
     ap.add_argument("--only", default="", help="comma-separated step names")
     ap.add_argument("--skip", default="", help="comma-separated step names")
     ap.add_argument("--work", default=None, help="scratch folder (checkpoints, CLI files)")
@@ -244,7 +244,7 @@ def main(argv=None):
             print(f"{name:24s} {res['status']:8s} {res.get('seconds', '')}", flush=True)
             report["total_s"] = round(time.monotonic() - t0, 1)
             (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
-    report["summary"] = summarize(report)
+    report["summary"] = summarize(report, checkpoint_dir(work, a.cpu_dry_run) / "config.json")
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report["summary"], indent=1))
     failed = [n for n, r in report["steps"].items() if r["status"] in ("failed", "timeout")]

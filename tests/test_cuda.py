@@ -4,7 +4,9 @@ steps, the codec and streaming on the GPU, and the tts engine end to end.
 All marked `cuda`: they skip where torch sees no GPU (tests/conftest.py) and run on the lent GPU machine
 through benchmarks/gpu_check.sh. Float32 on CUDA is compared exactly with CPU float32 or eager (a flip
 of a near-tied argmax would be a real finding); bf16 is compared by relative error, since random
-weights make near ties common and bf16 rounding moves them.
+weights make near ties common and bf16 rounding moves them. Compiling costs tens of seconds a graph,
+so only the float32 single and batched steps compile here; compiled bf16 decoding runs full-size in
+the script's CLI, bench and engine steps.
 """
 
 from __future__ import annotations
@@ -106,13 +108,6 @@ def test_compiled_cuda_graph_step_equals_eager(tiny_checkpoints):
     assert torch.equal(again, _greedy(Generator(lm), _prompt(lm, "Another text, other codes."), 24))
 
 
-def test_compiled_bf16_step_is_valid_and_repeatable(tiny_checkpoints):
-    lm = load_language_model(tiny_checkpoints[0], device="cuda")
-    g = Generator(lm, compile=True)
-    a, b = _greedy(g, _prompt(lm), 24), _greedy(g, _prompt(lm), 24)
-    assert torch.equal(a, b) and ((a[1:] >= 0) & (a[1:] < 1000)).all()
-
-
 def _run_batch(bg, prompts, frames):
     gens = []
     for i, p in enumerate(prompts):
@@ -178,9 +173,9 @@ def test_streaming_decode_on_cuda_equals_one_shot(tiny_checkpoints):
     assert torch.allclose(torch.cat(pieces), full, atol=1e-4 * float(full.abs().max()) + 1e-6)
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
-def test_tts_engine_end_to_end_on_cuda(tiny_checkpoints, compile):
-    engine = TTSEngine.load(*tiny_checkpoints, device="cuda", compile=compile)
+def test_tts_engine_end_to_end_on_cuda(tiny_checkpoints):
+    # eager here; gpu_check.sh's `engine` step runs the compiled engine on the full-size model
+    engine = TTSEngine.load(*tiny_checkpoints, device="cuda")
     assert engine.device.type == "cuda"
     ref = engine.encode_reference(_chord(), 44100, "a steady hum")
     assert ref.codes.dtype == np.int32 and ref.codes.shape[0] == 8
