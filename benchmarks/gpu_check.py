@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +49,8 @@ def env_main(_args) -> dict:
         except Exception as e:  # missing or broken: the steps that need it fail and say so
             out["modules"][name] = f"missing: {type(e).__name__}"
     out["wheels"] = os.environ.get("GPU_CHECK_WHEELS", "not asked")
+    out["c_compiler"] = shutil.which("cc") or shutil.which("gcc") or "none (inductor/triton need one to compile)"
+    out["tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
     try:
         q = "name,driver_version,memory.total,clocks.sm,clocks.mem,temperature.gpu,power.draw"
         r = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True)
