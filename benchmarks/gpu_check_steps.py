@@ -86,7 +86,8 @@ def plan(dry: bool, out: Path, work: Path, py: str, write_wav, chord) -> list[di
         return check
 
     t2s_base = [py, t2s, "--text", "The quick brown fox jumps over the lazy dog.", "--prompt-text", "A steady hum."]
-    t2s_base += ["--prompt-tokens", "fake.npy", "--checkpoint-path", ckpt, "--device", dev, "--max-new-tokens", "64"]
+    t2s_base += ["--prompt-tokens", "fake.npy", "--checkpoint-path", ckpt, "--device", dev]
+    t2s_base += ["--max-new-tokens", "16" if dry else "64"]
     t2s_base += ["--chunk-length", "0"]
     steps = [
         dict(name="env", cmd=[py, root / "benchmarks/gpu_check.py", "env"], timeout=90),
