@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from fish_speech.models.dac.config import DacConfig
+from fish_speech.models.dac.config import HEAD_DIM, DacConfig
 from fish_speech.models.dac.model import DAC
 from fish_speech.models.dac.transformer import rope_table
 
@@ -73,40 +73,61 @@ def _draw(key: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tenso
     return randn(*shape) * (gain / math.sqrt(fan_in))
 
 
-def dac_state_dict(tiny: bool = True, layout: str = "official", seed: int = 0, buffers: bool = True) -> dict:
+def module_shapes(tiny: bool = True) -> dict[str, tuple[int, ...]]:
+    """Shapes of the module tree's own parameters (weight norm fused), built on the meta device."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in DAC(DacConfig.tiny() if tiny else DacConfig.full()).state_dict().items()}
+
+
+def official_layout(tiny: bool = True, layout: str = "official", buffers: bool = True) -> dict[str, tuple]:
+    """Checkpoint key -> (shape, dtype, role, module key), in the order the official file lists them.
+
+    role: "param" (stored as is), "g" / "v" (weight-norm halves of the module key), "rope", "mask".
+    """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
-    cfg = DacConfig.tiny() if tiny else DacConfig.full()
-    with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in DAC(cfg).state_dict().items()}
-    gen = torch.Generator().manual_seed(seed)
     enc_len, q_len = _S1_BLOCK["tiny" if tiny else "full"]
-    out: dict[str, torch.Tensor] = {}
-    pending: dict[str, torch.Tensor] = {}
-    for key, shape in shapes.items():
-        if buffers:
-            for prefix in _TRANSFORMERS:
-                if key == prefix + "layers.0.attention.wqkv.weight":  # buffers precede the layers
-                    n = enc_len if prefix.startswith("encoder") else q_len
-                    out[prefix + "freqs_cis"] = rope_table(0, n)
-                    out[prefix + "causal_mask"] = torch.ones(n, n, dtype=torch.bool).tril()
-        value = _draw(key, shape, gen).float().contiguous()
+    out: dict[str, tuple] = {}
+    pending: dict[str, tuple[int, ...]] = {}
+    for key, shape in module_shapes(tiny).items():
+        for prefix in _TRANSFORMERS if buffers else ():
+            if key == prefix + "layers.0.attention.wqkv.weight":  # buffers precede the layers
+                n = enc_len if prefix.startswith("encoder") else q_len
+                out[prefix + "freqs_cis"] = ((n, HEAD_DIM // 2, 2), torch.bfloat16, "rope", None)
+                out[prefix + "causal_mask"] = ((n, n), torch.bool, "mask", None)
         if _weight_normed(key):
-            pending[key] = value  # the weight-normed pair follows the bias
+            pending[key] = shape  # the weight-normed pair follows the bias
             continue
-        out[key] = value
+        out[key] = (shape, torch.float32, "param", key)
         wkey = key[: -len("bias")] + "weight"
         if key.endswith(".bias") and wkey in pending:
             w = pending.pop(wkey)
-            legacy = layout == "legacy" or "_proj." in wkey
-            g_suffix, v_suffix = _LEGACY if legacy else _PARAM
+            g_suffix, v_suffix = _LEGACY if layout == "legacy" or "_proj." in wkey else _PARAM
             base = wkey[: -len(".weight")]
-            stretch = 0.5 + 1.5 * torch.rand(w.shape[0], *(1,) * (w.dim() - 1), generator=gen)  # v is not unit-norm
-            out[base + g_suffix] = torch.linalg.vector_norm(w.reshape(w.shape[0], -1), dim=1).reshape(
-                (w.shape[0],) + (1,) * (w.dim() - 1)
-            )
-            out[base + v_suffix] = (w * stretch).contiguous()
+            out[base + g_suffix] = ((w[0],) + (1,) * (len(w) - 1), torch.float32, "g", wkey)
+            out[base + v_suffix] = (w, torch.float32, "v", wkey)
     assert not pending, list(pending)
+    return out
+
+
+def dac_state_dict(tiny: bool = True, layout: str = "official", seed: int = 0, buffers: bool = True) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    weights = {k: _draw(k, s, gen).float().contiguous() for k, s in module_shapes(tiny).items()}
+    out: dict[str, torch.Tensor] = {}
+    for key, (shape, _dtype, role, src) in official_layout(tiny, layout, buffers).items():
+        if role == "param":
+            out[key] = weights[src]
+        elif role == "g":
+            w = weights[src]
+            out[key] = torch.linalg.vector_norm(w.reshape(w.shape[0], -1), dim=1).reshape(shape)
+        elif role == "v":
+            w = weights[src]
+            stretch = 0.5 + 1.5 * torch.rand(w.shape[0], *(1,) * (w.dim() - 1), generator=gen)  # v is not unit-norm
+            out[key] = (w * stretch).contiguous()
+        elif role == "rope":
+            out[key] = rope_table(0, shape[0], head_dim=2 * shape[1])
+        else:
+            out[key] = torch.ones(shape, dtype=torch.bool).tril()
     return out
 
 
