@@ -98,8 +98,8 @@ class Attention(nn.Module):
         if cache is not None:  # [past_k, past_v] of this layer, replaced by the last window - 1
             if cache[0] is not None:
                 k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
-            keep = max(window - 1, 0)
-            cache[0], cache[1] = k[:, :, k.shape[2] - keep :], v[:, :, v.shape[2] - keep :]
+            start = max(0, k.shape[2] - (window - 1))
+            cache[0], cache[1] = k[:, :, start:], v[:, :, start:]
         y = banded_attention(q, k, v, window)
         return self.wo(y.transpose(1, 2).contiguous().view(bsz, n, width))
 
