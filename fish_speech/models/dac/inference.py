@@ -45,6 +45,7 @@ def run(args) -> None:
     import soundfile as sf
     import torch
 
+    from fish_speech.models.codecs import codec_kind
     from fish_speech.models.dac.codec import DacCodec
     from fish_speech.models.dac.config import DacConfig
 
@@ -70,6 +71,12 @@ def run(args) -> None:
         )
     else:
         codes, (audio, sr) = None, read_audio(src)
+    if Path(args.checkpoint_path).is_file() and codec_kind(args.checkpoint_path) == "firefly":
+        raise FishError(
+            400,
+            "checkpoint_path",
+            f"{args.checkpoint_path} is a Fish Speech 1.5 (firefly) codec; use fish_speech/models/vqgan/inference.py",
+        )
     codec = DacCodec.load(args.checkpoint_path, device=device)
     out.parent.mkdir(parents=True, exist_ok=True)
     if codes is None:
