@@ -17,6 +17,7 @@ from torch import nn
 
 from .config import HEAD_DIM, NORM_EPS, ROPE_BASE
 
+ROPE_GROW_FROM = 1024  # rows of RoPE table built at first use (doubled when exceeded)
 QUERY_BLOCK = 1024  # one block (and so upstream's exact kernel call) up to this many positions
 
 
@@ -147,13 +148,22 @@ class WindowTransformer(nn.Module):
         self.layers = nn.ModuleList(TransformerBlock(dim, dim // HEAD_DIM, 3 * dim) for _ in range(n_layer))
         self.norm = RMSNorm(dim)
 
+    def _rope(self, needed: int, device: torch.device) -> torch.Tensor:
+        """Rows 0..needed-1 of the RoPE table, grown by doubling so streaming rarely recomputes it."""
+        table = getattr(self, "_rope_table", None)
+        if table is None or table.shape[0] < needed or table.device != device:
+            size = max(ROPE_GROW_FROM, 1 << (needed - 1).bit_length())
+            table = rope_table(0, size).to(device)
+            self._rope_table = table
+        return table
+
     def new_cache(self) -> WindowCache:
         return WindowCache([[None, None] for _ in self.layers])
 
     def forward(self, x: torch.Tensor, cache: WindowCache | None = None) -> torch.Tensor:
         x = x.transpose(1, 2)
         start = 0 if cache is None else cache.position
-        table = rope_table(start, x.shape[1]).to(x.device)
+        table = self._rope(start + x.shape[1], x.device)[start : start + x.shape[1]]
         for i, layer in enumerate(self.layers):
             x = layer(x, table, self.window, None if cache is None else cache.layers[i])
         if cache is not None:
