@@ -14,9 +14,9 @@ import os
 import numpy as np
 import torch
 
+from fish_speech.audio.resample import resample
 from fish_speech.errors import FishError
 from fish_speech.models.vqgan.codec import Codec as FireflyCodec
-from fish_speech.resample import resample
 
 from .config import CODEBOOK_SIZE, SAMPLE_RATE, SEMANTIC_CODEBOOK_SIZE, DacConfig, check_config, infer_config
 from .loading import check_keys, normalize_state_dict, read_checkpoint
