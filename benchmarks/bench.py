@@ -27,8 +27,8 @@ import torch
 from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
 from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import load_language_model
+from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
 from fish_speech.models.vqgan.codec import Codec
-from fish_speech.prompt import chunk_prompt, system_prompt
 from fish_speech.testing.checkpoints import write_checkpoints
 
 

@@ -22,7 +22,7 @@ import torch
 
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
-from fish_speech.tokenizer import SPECIAL_TOKENS, FishTokenizer
+from fish_speech.models.text2semantic.tokenizer import SPECIAL_TOKENS, FishTokenizer
 
 CODEC_FILE = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 

@@ -16,7 +16,7 @@ import torch
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer, rope_table
-from fish_speech.tokenizer import FishTokenizer
+from fish_speech.models.text2semantic.tokenizer import FishTokenizer
 
 log = logging.getLogger(__name__)
 

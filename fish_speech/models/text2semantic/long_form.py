@@ -14,7 +14,7 @@ import torch
 
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.generate import WAIT, Generator
-from fish_speech.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
+from fish_speech.models.text2semantic.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
 from fish_speech.text.split import split_text
 
 MAX_LENGTH = 4096  # the inference engine's context budget base (the CLI used 2048 upstream)
