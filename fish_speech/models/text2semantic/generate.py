@@ -9,6 +9,7 @@ we don't copy that).
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
 import torch
@@ -71,7 +72,7 @@ def dual_ar_frame(
 
     Batched use (`BatchGenerator`): knobs [B], `main_bias` [B, K+1], `noise` = (main [B, K+1],
     codes [B, N-1, C]) drawn per row beforehand, `slot` = the cache row of a B=1 prefill."""
-    temperature, top_p, penalty = knobs
+    temperature, top_p, penalty = knobs[:3]  # (a 4th knob, top_k, is not used by 1.5)
     main_bias = head.bias if main_bias is None else main_bias
     logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, slot)
     history = None if window is None else head.local[window[:, 0]]
@@ -101,6 +102,11 @@ def decode_step(
     return dual_ar_frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, head, code_bias)
 
 
+def family_step(rule, model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, tables, ring: Tensor):
+    """The decode step of any family: one frame [1, N+1] at `input_pos` -> the next."""
+    return rule.frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, tables, ring)
+
+
 def compile_step(fn, device: torch.device):
     """torch.compile a decode step as one graph: CUDA graphs on GPU (`reduce-overhead`). Knobs and
     biases are tensor arguments, so changing them never recompiles."""
@@ -116,26 +122,36 @@ def compile_step(fn, device: torch.device):
 
 
 class Generator:
-    """Owns the caches, bias vectors and the (optionally compiled) decode step of one model."""
+    """Owns the caches, sampling tables and the (optionally compiled) decode step of one model; the
+    family's `FrameRule` (frames.py) says how one frame is computed."""
 
     def __init__(self, lm: LanguageModel, compile: bool = False):
+        from fish_speech.models.text2semantic.frames import RULES
+
         self.lm, self.model = lm, lm.model
         args, dev = lm.args, lm.device
         self.n = args.num_codebooks
         self.caches = self.model.setup_caches(1, args.max_seq_len)
-        self.head, self.code_bias = sampling_tables(lm)
-        self.window = torch.zeros(1, self.n + 1, WINDOW, dtype=torch.long, device=dev)
-        self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
+        self.rule = RULES[lm.family]
+        self.tables = self.rule.tables(lm)
+        self.head = next((t for t in self.tables if isinstance(t, MainHead)), None)
+        self.code_bias = self.tables[1] if lm.family == self.rule.family == "fish-speech-1.5" else None
+        self.window = torch.zeros(1, self.n + 1, self.rule.window, dtype=torch.long, device=dev)
+        self.ring = torch.zeros(1, dtype=torch.long, device=dev)  # the window column the next step overwrites
+        # temperature, top_p, repetition_penalty, top_k
+        self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2, 30))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
-        self.step = compile_step(decode_step, dev) if compile else decode_step
+        step = functools.partial(family_step, self.rule)
+        self.step = compile_step(step, dev) if compile else step
         self.cuda_graphs = compile and dev.type == "cuda"
 
     def seed(self, seed: int | None):
         """Seed the global RNG this generator draws from (None: keep drawing)."""
         seed_everything(seed)
 
-    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
-        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
+    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None):
+        values = (temperature, top_p, repetition_penalty, 30 if top_k is None else top_k)
+        for t, v in zip(self.knobs, values):
             t.fill_(v)
 
     @torch.inference_mode()
@@ -153,16 +169,11 @@ class Generator:
         self.end_frame = None
         model.use_caches(self.caches)  # the model may have served a batch since
         self.window.zero_()
+        self.ring.zero_()
+        width = self.window.shape[-1]
         out = torch.zeros(self.n + 1, budget, dtype=torch.int32, device=dev)
-        frame = dual_ar_frame(
-            model,
-            prompt.to(dev).unsqueeze(0),
-            torch.arange(t, device=dev),
-            True,
-            self.knobs,
-            None,
-            self.head,
-            self.code_bias,
+        frame = self.rule.frame(
+            model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs, None, self.tables, None
         )
         out[:, 0] = frame[0]
         self.pos.fill_(t)
@@ -186,7 +197,8 @@ class Generator:
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
-            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.head, self.code_bias).clone()
+            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.tables, self.ring).clone()
             out[:, i] = frame[0]
-            self.window[:, :, (i - 1) % WINDOW] = frame[0]
+            self.window[:, :, (i - 1) % width] = frame[0]
+            self.ring.fill_(i % width)
             self.pos += 1
