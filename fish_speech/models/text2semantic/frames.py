@@ -117,4 +117,10 @@ class S2Rule(FrameRule):
     frame = staticmethod(s2_frame)
 
 
+# Upstream's text2semantic CLI defaults per family (1.5: this project's CLI since its first release).
+CLI_DEFAULTS = {
+    FISH_15: dict(temperature=0.7, top_p=0.7, repetition_penalty=1.2, top_k=30, chunk_length=100),
+    S1_MINI: dict(temperature=0.8, top_p=0.8, repetition_penalty=1.1, top_k=30, chunk_length=300),
+    S2_PRO: dict(temperature=1.0, top_p=0.9, repetition_penalty=1.0, top_k=30, chunk_length=300),
+}
 RULES = {r.family: r for r in (FrameRule(), S1Rule(), S2Rule())}
