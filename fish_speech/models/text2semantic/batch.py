@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.detect import FISH_15
 from fish_speech.models.text2semantic.generate import WAIT, WINDOW, compile_step, dual_ar_frame, sampling_tables
 from fish_speech.models.text2semantic.loader import LanguageModel
 from fish_speech.models.text2semantic.sampling import seed_value
@@ -68,6 +69,8 @@ class _Row:
 
 class BatchGenerator:
     def __init__(self, lm: LanguageModel, max_batch: int, compile: bool = False):
+        if lm.family != FISH_15:
+            raise FishError(501, "MAX_BATCH", f"continuous batching serves Fish Speech 1.5 only, not {lm.family}")
         self.lm, self.model = lm, lm.model
         args, dev = lm.args, lm.device
         b, n = max_batch, args.num_codebooks
@@ -80,7 +83,8 @@ class BatchGenerator:
         self.index = torch.zeros(b, dtype=torch.long, device=dev)  # per row: the frame being computed
         self.live = torch.zeros(b, dtype=torch.long, device=dev)  # 1 where a request runs: pos/index advance
         self.window = torch.zeros(b, n + 1, WINDOW, dtype=torch.long, device=dev)
-        self.knobs = tuple(torch.full((b,), v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
+        # temperature, top_p, repetition_penalty, top_k
+        self.knobs = tuple(torch.full((b,), v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2, 30))
         self.noise = (
             torch.ones(b, self.head.weight.shape[0], device=dev, dtype=lm.dtype),
             torch.ones(b, n - 1, args.codebook_size, device=dev, dtype=lm.dtype),
@@ -94,8 +98,10 @@ class BatchGenerator:
     def busy(self) -> bool:
         return any(r is not None and not r.done for r in self.rows)
 
-    def set_sampling(self, slot: int, temperature: float, top_p: float, repetition_penalty: float):
-        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
+    def set_sampling(
+        self, slot: int, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None
+    ):
+        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty, 30 if top_k is None else top_k)):
             t[slot] = v
 
     def _draw_noise(self, slot: int):
@@ -218,8 +224,8 @@ class Slot:
         else:
             self.rng.manual_seed(seed_value(seed))
 
-    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
-        self.batch.set_sampling(self.index, temperature, top_p, repetition_penalty)
+    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None):
+        self.batch.set_sampling(self.index, temperature, top_p, repetition_penalty, top_k)
 
     def generate(self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8) -> Iterator:
         """Like `Generator.generate`, plus `WAIT` items while the batch has not computed the next block."""
