@@ -30,7 +30,15 @@ from torch import Tensor
 
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.detect import FISH_15
-from fish_speech.models.text2semantic.generate import WAIT, WINDOW, compile_step, dual_ar_frame, sampling_tables
+from fish_speech.models.text2semantic.generate import (
+    WAIT,
+    WINDOW,
+    compile_step,
+    cut_at_stop,
+    dual_ar_frame,
+    frame_budget,
+    sampling_tables,
+)
 from fish_speech.models.text2semantic.loader import LanguageModel
 from fish_speech.models.text2semantic.sampling import seed_value
 
@@ -119,10 +127,7 @@ class BatchGenerator:
         if not 1 <= sync_every <= RING:
             raise ValueError(f"sync_every must lie in 1..{RING}")
         dev, t = self.lm.device, prompt.shape[1]
-        room = self.lm.args.max_seq_len - t
-        if room < 1:
-            raise FishError(413, "text", f"prompt is {t} tokens, the model's context is {self.lm.args.max_seq_len}")
-        row = _Row(rng, room if max_new_tokens <= 0 else min(max_new_tokens, room), sync_every)
+        row = _Row(rng, frame_budget(t, self.lm.args.max_seq_len, max_new_tokens), sync_every)
         self.rows[slot] = row
         self.model.use_caches(self.caches)
         self.window[slot] = 0
@@ -195,16 +200,13 @@ class BatchGenerator:
         im_end = self.lm.tokenizer.im_end_id
         for s in due:
             row = self.rows[s]
-            block = host[s][:, [i % RING for i in range(row.start, row.count)]]
-            ends = (block[0] == im_end).nonzero()
-            if len(ends):
-                cut = int(ends[0, 0])
-                row.end_frame = block[:, cut : cut + 1]
-                block = block[:, :cut]
+            block, end = cut_at_stop(host[s][:, [i % RING for i in range(row.start, row.count)]], (im_end,))
+            if end is not None:
+                row.end_frame = end
             if block.shape[1]:
                 row.blocks.append(block)
             row.start = row.count
-            if len(ends) or row.count == row.budget:
+            if end is not None or row.count == row.budget:
                 row.done = True
                 self.live[s] = 0
 

@@ -10,7 +10,7 @@ we don't copy that).
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -162,43 +162,72 @@ class Generator:
         """
         model, dev = self.model, self.lm.device
         t = prompt.shape[1]
-        room = self.lm.args.max_seq_len - t
-        if room < 1:
-            raise FishError(413, "text", f"prompt is {t} tokens, the model's context is {self.lm.args.max_seq_len}")
-        budget = room if max_new_tokens <= 0 else min(max_new_tokens, room)
+        budget = frame_budget(t, self.lm.args.max_seq_len, max_new_tokens)
         self.end_frame = None
         model.use_caches(self.caches)  # the model may have served a batch since
         self.window.zero_()
         self.ring.zero_()
         width = self.window.shape[-1]
-        out = torch.zeros(self.n + 1, budget, dtype=torch.int32, device=dev)
         frame = self.rule.frame(
             model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs, None, self.tables, None
         )
-        out[:, 0] = frame[0]
         self.pos.fill_(t)
-        start = 0
-        im_end = self.lm.tokenizer.im_end_id
-        for i in range(1, budget + 1):
-            if i == budget or i % sync_every == 0:
-                block = out[:, start:i].cpu()
-                ends = (block[0] == im_end).nonzero()
-                if len(ends):
-                    cut = int(ends[0, 0])
-                    self.end_frame = block[:, cut : cut + 1]
-                    if cut:
-                        yield block[:, :cut]
-                    return
-                yield block
-                model.use_caches(self.caches)
-                start = i
-                if i == budget:
-                    return
+
+        def step(i: int) -> Tensor:
+            nonlocal frame
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
             frame = self.step(model, frame, self.pos, self.knobs, self.window, self.tables, self.ring).clone()
-            out[:, i] = frame[0]
             self.window[:, :, (i - 1) % width] = frame[0]
             self.ring.fill_(i % width)
             self.pos += 1
+            return frame[0]
+
+        loop = frame_blocks(frame[0], step, budget, sync_every, (self.lm.tokenizer.im_end_id,))
+        for block, end in loop:
+            if end is not None:
+                self.end_frame = end
+            if block.shape[1]:
+                yield block
+                model.use_caches(self.caches)
+
+
+def frame_budget(prompt_length: int, max_seq_len: int, max_new_tokens: int, field: str = "text") -> int:
+    """How many frames a prompt may generate: the room left in the context, capped by max_new_tokens (0 = no cap)."""
+    room = max_seq_len - prompt_length
+    if room < 1:
+        raise FishError(413, field, f"prompt is {prompt_length} tokens, the model's context is {max_seq_len}")
+    return room if max_new_tokens <= 0 else min(max_new_tokens, room)
+
+
+def cut_at_stop(block: Tensor, stops: tuple[int, ...]) -> tuple[Tensor, Tensor | None]:
+    """Split a host block [N+1, k] before its first stop token: (frames before it, the stop frame or None)."""
+    ends = torch.isin(block[0], torch.tensor(stops, dtype=block.dtype)).nonzero()
+    if not len(ends):
+        return block, None
+    cut = int(ends[0, 0])
+    return block[:, :cut], block[:, cut : cut + 1]
+
+
+def frame_blocks(
+    first: Tensor, step: Callable[[int], Tensor], budget: int, sync_every: int, stops: tuple[int, ...]
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """The decode loop every single-row generator shares (tts of every family, fish-agent).
+
+    `first` [N+1] is the prefill's frame; `step(i)` computes frame i on the device (and updates the
+    caller's window/position). Frames gather in a device buffer; the host syncs once every
+    `sync_every` frames (and at the budget), and each block is handed over as (frames [N+1, k] on
+    the CPU, None), or, at the first stop token, as (frames before it, the stop frame) and the loop ends.
+    """
+    out = torch.zeros(first.shape[0], budget, dtype=torch.int32, device=first.device)
+    out[:, 0] = first
+    start = 0
+    for i in range(1, budget + 1):
+        if i == budget or i % sync_every == 0:
+            block, end = cut_at_stop(out[:, start:i].cpu(), stops)
+            yield block, end
+            if end is not None or i == budget:
+                return
+            start = i
+        out[:, i] = step(i)
