@@ -170,3 +170,30 @@ def test_long_form_codes_are_clamped_for_the_codec_and_conversation_grows(s2):
     produced = sum(b.codes.shape[1] for b in blocks if b.chunk_index == 0)
     assert prompts[1] > prompts[0] + produced  # batch 1 sees batch 0's turn and its audio
     assert all(b.codes[1:].max(initial=0) <= 1023 for b in blocks)
+
+
+@torch.no_grad()
+def test_s1_main_penalty_history_is_the_oldest_window_frame(tiny_s1_dir):
+    """S1 era quirk: the main token's penalty history is one whole window column (the oldest frame's
+    11 values), not the main-token row."""
+    from fish_speech.models.text2semantic.frames import s1_frame
+    from fish_speech.models.text2semantic.sampling import apply_repetition_penalty
+
+    s1 = load_language_model(tiny_s1_dir, device="cpu")
+    g = Generator(s1)
+    g.set_sampling(0.0, 0.8, 1.9)
+    m = s1.model
+    inp = _prompt(s1)[None].long()
+    pos = torch.arange(inp.shape[-1])
+    m.setup_caches(1, s1.args.max_seq_len)
+    logits = m.forward_slow(inp, pos, True)[0]
+    top2 = logits[0].topk(2).indices
+    window = torch.zeros(1, 11, 16, dtype=torch.long)
+    ring = torch.tensor([5])
+    window[0, 0, 9] = top2[0]  # in the main-token row but not in the oldest column: no effect
+    assert s1_frame(m, inp, pos, True, g.knobs, window, g.tables, ring)[0, 0] == top2[0]
+    window[0, 4, 5] = top2[0]  # a code value in the oldest column penalises that id
+    got = s1_frame(m, inp, pos, True, g.knobs, window, g.tables, ring)[0, 0]
+    want = apply_repetition_penalty(logits, window[:, :, 5], torch.tensor(1.9)).argmax(-1)
+    assert got == want[0]
+    assert got != top2[0] or logits[0, top2[0]] / 1.9 > logits[0, top2[1]]
