@@ -28,7 +28,7 @@ RUN apt-get update \
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so code edits do not reinstall them. The code is
-# not pip-installed: runpod/handler.py puts /app on sys.path.
+# not pip-installed: PYTHONPATH=/app (below) makes it importable.
 ARG PINS="runpod==1.12.0 soundfile==0.14.0 tiktoken==0.14.0 tokenizers==0.23.3 redis==8.1.0 huggingface_hub==2.4.0"
 COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
@@ -63,6 +63,7 @@ ENV MODE=agent \
     COMPILE=false \
     HF_REPO=${HF_REPO} \
     REFERENCES_DIR=/app/references \
-    RUNPOD_LOG_LEVEL=INFO
+    RUNPOD_LOG_LEVEL=INFO \
+    PYTHONPATH=/app
 
 CMD ["/app/entrypoint.sh"]

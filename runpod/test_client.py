@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from runpod.endpoint.runner import RunPodClient
 
 import runpod
+from fish_speech.settings import Settings
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 
@@ -154,7 +154,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = p.add_argument_group("where")
     where.add_argument("--endpoint", help="RunPod endpoint id")
-    where.add_argument("--api-key", default=os.environ.get("RUNPOD_API_KEY"), help="or env RUNPOD_API_KEY")
+    where.add_argument("--api-key", default=Settings.one("runpod_api_key"), help="or env RUNPOD_API_KEY")
     where.add_argument("--base-url", help="API base instead of https://api.runpod.ai/v2")
     where.add_argument("--local", action="store_true", help="talk to a local --rp_serve_api worker")
     where.add_argument("--url", default="http://localhost:8000", help="local worker URL (%(default)s)")

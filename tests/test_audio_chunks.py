@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from fish_speech.audio import decode_audio
-from fish_speech.audio_chunks import AudioChunks, audio_chunks
+from fish_speech.audio.chunks import AudioChunks, audio_chunks
 
 
 def test_split_sizes_and_numbering():

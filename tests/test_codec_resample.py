@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fish_speech.resample import _direct, _polyphase, resample
+from fish_speech.audio.resample import _direct, _polyphase, resample
 
 
 def sine(freq, sr, seconds=1.0, amp=0.5):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import struct
 import sys
 import time
@@ -21,11 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fish_speech.errors import FishError  # noqa: E402
-from fish_speech.ref_data import DEFAULT_ROOT, RefData  # noqa: E402
+from fish_speech.errors import FishError
+from fish_speech.settings import Settings
+from fish_speech.voices.ref_data import DEFAULT_ROOT, RefData
 
 
 def str2bool(value: str) -> bool:
@@ -72,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", default=None, help="accepted for compatibility")
     p.add_argument("--channels", type=int, default=1, help="channels of streamed pcm playback")
     p.add_argument("--rate", type=int, default=44100, help="sample rate of streamed pcm playback")
-    p.add_argument("--api_key", default=os.environ.get("FISH_API_KEY"), help="bearer key (default: $FISH_API_KEY)")
+    p.add_argument("--api_key", default=Settings.one("api_key"), help="bearer key (default: $FISH_API_KEY)")
     p.add_argument(
         "--msgpack", type=str2bool, default=True, help="send msgpack (raw audio bytes) when ormsgpack is installed"
     )

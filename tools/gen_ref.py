@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fish_speech.errors import FishError  # noqa: E402
-from fish_speech.ref_data import DEFAULT_ROOT, write_index  # noqa: E402
+from fish_speech.errors import FishError
+from fish_speech.voices.ref_data import DEFAULT_ROOT, write_index
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,11 +7,11 @@ GRADIO_SERVER_PORT (as upstream's Gradio UI, default 127.0.0.1:7860) or --listen
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from fish_speech.errors import FishError
 from fish_speech.server.launch import add_model_args, parse_listen, serve
+from fish_speech.settings import Settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,8 +33,7 @@ def parser() -> argparse.ArgumentParser:
 def address(args) -> tuple[str, int]:
     if args.listen:
         return parse_listen(args.listen)
-    host = os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
-    port = os.environ.get("GRADIO_SERVER_PORT", "").strip() or "7860"
+    host, port = Settings.one("webui_host"), Settings.one("webui_port")
     return parse_listen(f"{host}:{port}")
 
 
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.max_gradio_length is not None and args.max_text_length is None:
         args.max_text_length = args.max_gradio_length
-    if os.environ.get("GRADIO_SHARE", "").strip().lower() in ("1", "true", "yes"):
+    if Settings.one("webui_share"):
         print("warning: GRADIO_SHARE is ignored; there are no public share links", file=sys.stderr)
     try:
         host, port = address(args)

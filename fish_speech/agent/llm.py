@@ -10,7 +10,6 @@ AGENT_LLM_TEMPERATURE (0.7), AGENT_LLM_TOP_P (0.9), AGENT_LLM_REPETITION_PENALTY
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,13 +26,8 @@ CHATML = (
 PENALTY_WINDOW = 64
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
 class ChatLLM:
-    def __init__(self, model, tokenizer, device: torch.device):
+    def __init__(self, model, tokenizer, device: torch.device, knobs: tuple[float, float, float] = (0.7, 0.9, 1.05)):
         self.model, self.tokenizer, self.device = model, tokenizer, device
         if not getattr(tokenizer, "chat_template", None):
             tokenizer.chat_template = CHATML
@@ -44,14 +38,10 @@ class ChatLLM:
         cfg = model.config
         self.context = int(getattr(cfg, "max_position_embeddings", 0) or getattr(tokenizer, "model_max_length", 4096))
         self.last_tokens = 0  # tokens of the latest reply (a cap hit shows as max_new_tokens)
-        self.knobs = (
-            _env_float("AGENT_LLM_TEMPERATURE", 0.7),
-            _env_float("AGENT_LLM_TOP_P", 0.9),
-            _env_float("AGENT_LLM_REPETITION_PENALTY", 1.05),
-        )
+        self.knobs = tuple(knobs)  # temperature, top_p, repetition penalty (AGENT_LLM_* settings)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, half: bool = False) -> ChatLLM:
+    def load(cls, path: str | Path, device: str | None = None, half: bool = False, knobs=(0.7, 0.9, 1.05)) -> ChatLLM:
         try:
             from transformers import AutoModelForCausalLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
@@ -63,7 +53,7 @@ class ChatLLM:
         dev = pick_device(device)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dev, half))
-        return cls(model.to(dev).eval(), tokenizer, dev)
+        return cls(model.to(dev).eval(), tokenizer, dev, knobs)
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)

@@ -8,7 +8,6 @@ layout (prompt.py) and the decode step (generate.py).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +18,6 @@ from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.loader import load_dual_ar
 from fish_speech.models.text2semantic.model import DualARTransformer
-
-DEFAULT_AGENT_CHECKPOINT = "checkpoints/fish-agent-v0.1-3b"
-
-
-def agent_checkpoint_path() -> str:
-    return os.environ.get("AGENT_CHECKPOINT_PATH", "").strip() or DEFAULT_AGENT_CHECKPOINT
 
 
 @dataclass

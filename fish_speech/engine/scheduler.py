@@ -10,7 +10,6 @@ I/O. Leaving the `async for` early (or cancelling the task) stops the generator 
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import threading
 from collections import deque
@@ -125,12 +124,8 @@ class JobStream:
         self._ch.stop.set()
 
 
-def make_scheduler(engine=None) -> Scheduler:
-    """The surfaces' scheduler: env MAX_BATCH > 1 (and an engine) batches synthesize jobs."""
-    try:
-        max_batch = int(os.environ.get("MAX_BATCH") or 1)
-    except ValueError:
-        raise ValueError(f"MAX_BATCH must be a whole number, got {os.environ.get('MAX_BATCH')!r}") from None
+def make_scheduler(engine=None, max_batch: int = 1) -> Scheduler:
+    """The surfaces' scheduler: MAX_BATCH > 1 (and an engine) batches synthesize jobs."""
     return BatchScheduler(engine, max_batch) if engine is not None and max_batch > 1 else Scheduler()
 
 

@@ -1,6 +1,6 @@
 """The FastAPI application: routes, error rendering, key and size guard, static page.
 
-`create_app(backend)` takes an already loaded `Backend` so tests and the two launchers
+`create_app(runtime)` takes an already loaded `Runtime` (fish_speech.service) so tests and the two launchers
 (`tools.api_server`, `tools.run_webui`) share one construction path.
 """
 
@@ -17,7 +17,7 @@ from fish_speech.server.routes_meta import STATIC_DIR
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
-def create_app(backend, api_key: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
+def create_app(runtime, api_key: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
     from fish_speech.server import routes_chat, routes_codec, routes_meta, routes_refs, routes_tts
 
     app = FastAPI(
@@ -30,7 +30,7 @@ def create_app(backend, api_key: str | None = None, max_request_bytes: int = DEF
         description="Text to speech with voice cloning (Fish Speech 1.5). Bodies are JSON or msgpack; "
         "errors are {code, field, message}. Send 'Authorization: Bearer <key>' when the server has a key.",
     )
-    app.state.backend = backend
+    app.state.runtime = runtime
     app.state.api_key = api_key or None
     app.state.max_request_bytes = int(max_request_bytes)
     failures.install(app)

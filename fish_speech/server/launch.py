@@ -7,15 +7,12 @@ entrypoint polls it). One uvicorn process serves everything; the model lives on 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import os
 import sys
 
 from fish_speech.errors import FishError
+from fish_speech.settings import DEFAULT_CHECKPOINT, Settings
 
-DEFAULT_LLAMA = "checkpoints/fish-speech-1.5"
-DEFAULT_DECODER = "checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 DECODER_CONFIGS = ("firefly_gan_vq",)
 
 log = logging.getLogger("fish_speech.server")
@@ -23,9 +20,9 @@ log = logging.getLogger("fish_speech.server")
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--llama-checkpoint-path", default=DEFAULT_LLAMA, help="language model folder (default: %(default)s)"
+        "--llama-checkpoint-path", default=DEFAULT_CHECKPOINT, help="language model folder (default: %(default)s)"
     )
-    p.add_argument("--decoder-checkpoint-path", default=DEFAULT_DECODER, help="codec .pth (default: %(default)s)")
+    p.add_argument("--decoder-checkpoint-path", default=None, help="codec .pth (default: the one in the model folder)")
     p.add_argument("--decoder-config-name", default="firefly_gan_vq", help="codec config; only firefly_gan_vq exists")
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best available)")
     p.add_argument("--half", action="store_true", help="float16 instead of bfloat16 (GPUs without bf16)")
@@ -58,7 +55,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--api-key",
-        default=os.environ.get("FISH_API_KEY") or None,
+        default=Settings.from_env().api_key,
         help="require 'Authorization: Bearer KEY' on /v1/* (default: $FISH_API_KEY, none)",
     )
     p.add_argument(
@@ -81,51 +78,33 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _load_agent(args, engine, limits):
-    """The agent service for /v1/chat (None in tts mode). A load failure becomes a 503 per request."""
-    if args.mode == "tts":
-        return None
-    from fish_speech.agent.service import load_agent_service
-
-    # the agent loader reads its settings from the environment (shared with the RunPod worker)
-    if args.agent_checkpoint_path:
-        os.environ["AGENT_CHECKPOINT_PATH"] = args.agent_checkpoint_path
-    if args.half:
-        os.environ["HALF"] = "1"
-    if args.compile:
-        os.environ["COMPILE"] = "1"
-    return load_agent_service(engine, limits)
-
-
-def build_backend(args):
-    """Load the models and wrap them for the routes."""
-    from fish_speech.engine.scheduler import make_scheduler
-    from fish_speech.engine.tts import TTSEngine
-    from fish_speech.fields import Limits
-    from fish_speech.references import ReferenceLibrary
-    from fish_speech.server.backend import Backend
+def build_runtime(args, settings: Settings | None = None):
+    """Load the models the flags name (flags override the settings read from the environment)."""
+    from fish_speech.service.runtime import Runtime
 
     if args.decoder_config_name not in DECODER_CONFIGS:
         raise FishError(
             400, "decoder-config-name", f"unknown codec config {args.decoder_config_name!r}; use firefly_gan_vq"
         )
-    limits = Limits.from_env()
-    if args.max_text_length is not None:
-        limits = dataclasses.replace(limits, max_text_length=max(0, args.max_text_length))
-    engine = TTSEngine.load(
-        args.llama_checkpoint_path,
-        args.decoder_checkpoint_path,
+    settings = (settings or Settings.from_env()).replace(
+        checkpoint_path=args.llama_checkpoint_path,
+        codec_path=args.decoder_checkpoint_path,
         device=args.device,
         half=args.half,
         compile=args.compile,
+        references_dir=args.references_dir,
     )
-    agent = _load_agent(args, engine, limits)
-    backend = Backend(engine, make_scheduler(engine), None, limits, args.ref_data_dir, agent=agent)
-    backend.library = ReferenceLibrary(backend.encode_bytes, root=args.references_dir)
-    return backend
+    if args.agent_checkpoint_path:
+        settings = settings.replace(agent_checkpoint_path=args.agent_checkpoint_path)
+    if args.max_text_length is not None:
+        settings = settings.replace(max_text_length=max(0, args.max_text_length))
+    rt = Runtime.load(settings, with_agent=args.mode == "agent", ref_data_root=args.ref_data_dir)
+    if rt.error is not None:
+        raise rt.error
+    return rt
 
 
-def warm_up(backend) -> None:
+def warm_up(rt) -> None:
     """One short synthesis on the model thread (compiled graphs are built where they will run)."""
     import asyncio
 
@@ -134,10 +113,10 @@ def warm_up(backend) -> None:
     request = TTSRequest(text="Hello world.", sampling=Sampling(max_new_tokens=32), chunk_length=200)
 
     def run():
-        for _ in backend.engine.synthesize(request):
+        for _ in rt.engine.synthesize(request):
             pass
 
-    asyncio.run(backend.scheduler.call(run))
+    asyncio.run(rt.scheduler.call(run))
 
 
 def serve(args, host: str, port: int, banner: str) -> int:
@@ -148,14 +127,14 @@ def serve(args, host: str, port: int, banner: str) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        backend = build_backend(args)
+        rt = build_runtime(args)
         if args.warmup == "on" or (args.warmup == "auto" and args.compile):
             log.info("warming up")
-            warm_up(backend)
+            warm_up(rt)
     except FishError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    app = create_app(backend, api_key=args.api_key, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
+    app = create_app(rt, api_key=args.api_key, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"{banner}: http://{shown}:{port}/  (API docs at /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5)

@@ -10,7 +10,6 @@ Without streaming the reply is the single `done` chunk, which then carries the w
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import struct
@@ -21,15 +20,15 @@ from fastapi.responses import Response, StreamingResponse
 from fish_speech.errors import FishError
 from fish_speech.server.schemas import json_schema, request_body
 from fish_speech.server.wire import is_msgpack, parse_body, reply
+from fish_speech.service.output import as_chunks
 
 router = APIRouter(tags=["agent"])
 log = logging.getLogger("fish_speech.server")
-_AUDIO_FIELDS = ("message_audio", "system_audio")
 
 
 def _chat_schema() -> dict:
     try:
-        from fish_speech.agent.request import AGENT_RULES
+        from fish_speech.service.agent_fields import AGENT_RULES
     except ImportError:  # agent extras missing: describe nothing rather than fail at import
         return {"type": "object"}
     schema = json_schema(AGENT_RULES)
@@ -54,15 +53,11 @@ def _frame(chunk: dict) -> bytes:
     openapi_extra=request_body(_chat_schema(), "the worker's agent request; audio as base64 (JSON) or bytes (msgpack)"),
 )
 async def chat(request: Request) -> Response:
-    backend = request.app.state.backend
-    service = backend.agent
-    if service is None:
+    rt = request.app.state.runtime
+    if rt.agent is None:
         raise FishError(503, "mode", "the agent is not loaded; start the server with --mode agent")
-    raw = await parse_body(request, request.app.state.max_request_bytes)
-    for name in _AUDIO_FIELDS:  # msgpack carries raw bytes; the shared parser reads base64 text
-        if isinstance(raw.get(name), (bytes, bytearray)):
-            raw[name] = base64.b64encode(raw[name]).decode("ascii")
-    chunks = service.chunks(raw, backend.scheduler).__aiter__()
+    raw = await parse_body(request, request.app.state.max_request_bytes)  # msgpack audio stays raw bytes
+    chunks = as_chunks(rt.agent.events(raw, rt.scheduler)).__aiter__()
     try:
         first = await chunks.__anext__()  # request errors still get a proper status
     except StopAsyncIteration:

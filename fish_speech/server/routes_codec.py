@@ -15,9 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fish_speech.errors import bad_input
-from fish_speech.fields import check_value, parse_fields
 from fish_speech.server.schemas import BYTES_DOC, CODES_DOC, VQGAN_DECODE_RULES, json_schema, request_body
 from fish_speech.server.wire import decode_bytes, parse_body, reply
+from fish_speech.service import codec_ops
+from fish_speech.service.fields import check_value, parse_fields
 
 router = APIRouter(tags=["codec"])
 MAX_ITEMS = 64
@@ -63,10 +64,10 @@ def check_codes(item, field: str, rows: int | None, size: int | None) -> np.ndar
     openapi_extra=request_body(json_schema({}, {"audios": {"type": "array", "items": BYTES_DOC}}, ["audios"])),
 )
 async def encode(request: Request) -> Response:
-    backend = request.app.state.backend
+    rt = request.app.state.runtime
     raw = await parse_body(request, request.app.state.max_request_bytes)
     audios = [decode_bytes(a, f"audios[{i}]") for i, a in enumerate(_items(raw, "audios"))]
-    tokens = await backend.encode_audios(audios)
+    tokens = await codec_ops.encode_audios(rt, audios)
     return reply(request, {"tokens": tokens})
 
 
@@ -78,7 +79,7 @@ async def encode(request: Request) -> Response:
 async def decode(request: Request) -> Response:
     from fish_speech.audio import FORMATS, encode_audio
 
-    backend = request.app.state.backend
+    rt = request.app.state.runtime
     raw = await parse_body(request, request.app.state.max_request_bytes)
     values, _ = parse_fields(raw, VQGAN_DECODE_RULES, ignore={"tokens"})
     fmt = values["format"]
@@ -86,10 +87,10 @@ async def decode(request: Request) -> Response:
         fmt = check_value("format", VQGAN_DECODE_RULES["format"], fmt).strip().lower()
         if fmt not in FORMATS:
             raise bad_input("format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    rows, size = _codebook_shape(backend.codec)
+    rows, size = _codebook_shape(rt.engine.codec)
     codes = [check_codes(t, f"tokens[{i}]", rows, size) for i, t in enumerate(_items(raw, "tokens"))]
-    waves = await backend.decode_codes(codes)
-    sr = backend.sample_rate
+    waves = await codec_ops.decode_codes(rt, codes)
+    sr = int(rt.engine.sample_rate)
     if fmt is None:
         audios = [w.astype("<f2").tobytes() for w in waves]
     else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from fish_speech import __version__
+from fish_speech.audio import FORMATS
 from fish_speech.server.schemas import HTTP_TTS_RULES, json_schema
 
 router = APIRouter()
@@ -37,13 +39,16 @@ async def health() -> JSONResponse:
 
 @router.get("/v1/info", tags=["meta"], summary="Formats, limits, field defaults, features")
 async def info(request: Request) -> JSONResponse:
-    backend = request.app.state.backend
+    rt = request.app.state.runtime
     return JSONResponse(
         {
             "version": __version__,
             "auth": bool(request.app.state.api_key),
             "max_request_bytes": request.app.state.max_request_bytes,
             "tts_fields": json_schema(HTTP_TTS_RULES)["properties"],
-            **backend.info(),
+            "sample_rate": int(rt.engine.sample_rate),
+            "formats": list(FORMATS),
+            "agent": getattr(rt.agent, "engine", None) is not None,
+            "limits": dataclasses.asdict(rt.limits),
         }
     )

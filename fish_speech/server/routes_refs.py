@@ -11,9 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fish_speech.errors import FishError, bad_input
-from fish_speech.fields import parse_fields
 from fish_speech.server.schemas import BYTES_DOC, REFERENCE_ADD_RULES, json_schema, request_body
 from fish_speech.server.wire import decode_bytes, parse_body, reply
+from fish_speech.service import voices
+from fish_speech.service.fields import parse_fields
+from fish_speech.voices.ref_data import RefData
 
 router = APIRouter(tags=["voices"])
 
@@ -41,7 +43,6 @@ async def _form_or_body(request: Request) -> tuple[dict, bytes | None, str | Non
 
 
 async def _add(request: Request) -> Response:
-    backend = request.app.state.backend
     raw, audio, filename = await _form_or_body(request)
     if "id" not in raw and "reference_id" in raw:  # upstream's spelling
         raw = {**raw, "id": raw["reference_id"]}
@@ -50,16 +51,16 @@ async def _add(request: Request) -> Response:
         raise bad_input("audio", "is required: an audio file of the voice")
     if filename is not None and not isinstance(filename, str):
         raise bad_input("filename", "must be a string")
-    await backend.add_reference(values["id"], audio, values["text"], filename)
+    await voices.add_voice(request.app.state.runtime, values["id"], audio, values["text"], filename)
     return reply(request, {"reference_id": values["id"], "message": "saved"}, status=201)
 
 
 async def _list(request: Request) -> Response:
-    return reply(request, {"reference_ids": await request.app.state.backend.list_references()})
+    return reply(request, {"reference_ids": await voices.list_voices(request.app.state.runtime)})
 
 
 async def _delete(request: Request, ref_id: str) -> Response:
-    await request.app.state.backend.delete_reference(ref_id)
+    await voices.delete_voice(request.app.state.runtime, ref_id)
     return reply(request, {"reference_id": ref_id, "message": "deleted"})
 
 
@@ -122,6 +123,6 @@ async def delete_reference(request: Request) -> Response:
 
 @router.get("/v1/ref_data", summary="Speakers and emotions of the ref_data folder")
 async def ref_data(request: Request) -> Response:
-    data = request.app.state.backend.ref_data()
+    data = RefData.load(request.app.state.runtime.ref_data_root)
     speakers = {s: sorted(e) for s, e in sorted(data.speakers.items())}
     return reply(request, {"speakers": speakers})

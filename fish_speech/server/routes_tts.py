@@ -8,8 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fish_speech.errors import FishError, bad_input
-from fish_speech.fields import check_text, parse_fields
-from fish_speech.server.audio_out import audio_headers, prime, streaming_response, whole_response
+from fish_speech.server.audio_out import streaming_response, whole_response
 from fish_speech.server.schemas import (
     HTTP_TTS_RULES,
     IGNORED_TTS_FIELDS,
@@ -20,6 +19,10 @@ from fish_speech.server.schemas import (
     request_body,
 )
 from fish_speech.server.wire import decode_bytes, parse_body
+from fish_speech.service import voices
+from fish_speech.service.fields import check_text, parse_fields
+from fish_speech.service.tts import TTSJob, tts_events
+from fish_speech.service.voices import VoiceQuery
 
 router = APIRouter(tags=["speech"])
 
@@ -37,9 +40,9 @@ def _limit(request: Request) -> int:
     return request.app.state.max_request_bytes
 
 
-def check_limits(values: dict, backend, text_field: str) -> None:
-    check_text(values["text"], backend.limits, text_field)
-    cap = backend.limits.max_new_tokens
+def check_limits(values: dict, limits, text_field: str) -> None:
+    check_text(values["text"], limits, text_field)
+    cap = limits.max_new_tokens
     if cap and values["max_new_tokens"] > cap:
         raise bad_input("max_new_tokens", f"must be at most {cap}, got {values['max_new_tokens']}")
 
@@ -62,16 +65,14 @@ def uploaded_references(raw: dict) -> list[tuple[bytes, str]]:
     return out
 
 
-async def _speak(request: Request, values: dict, uploads, fmt: str, streaming: bool, transform=None) -> Response:
-    backend = request.app.state.backend
-    started = request.state.started
-    refs = await backend.references(values, uploads)
-    tts = backend.tts_request(values, refs)
-    first, rest, first_audio_s = await prime(backend.segments(tts), started)
-    headers = audio_headers(fmt, first.sample_rate, first_audio_s)
-    if streaming and transform is None:
-        return streaming_response(first, rest, fmt, headers)
-    return await whole_response(first, rest, fmt, headers, started, transform)
+async def _speak(request: Request, values: dict, voice: VoiceQuery, fmt: str, streaming: bool, transform=None):
+    rt = request.app.state.runtime
+    values = {**values, "format": fmt, "streaming": streaming and transform is None}
+    job = TTSJob(values, voice, stream_frames=values.get("stream_frames", 0), transform=transform)
+    events = tts_events(rt, job)
+    if values["streaming"]:
+        return await streaming_response(events, fmt, rt.engine.sample_rate, request.state.started)
+    return await whole_response(events, fmt, rt.engine.sample_rate, request.state.started)
 
 
 _TTS_SCHEMA = json_schema(HTTP_TTS_RULES, {"references": REFERENCES_DOC})
@@ -86,12 +87,19 @@ _TTS_SCHEMA = json_schema(HTTP_TTS_RULES, {"references": REFERENCES_DOC})
 )
 async def tts(request: Request) -> Response:
     request.state.started = time.perf_counter()
-    backend = request.app.state.backend
+    rt = request.app.state.runtime
     raw = await parse_body(request, _limit(request))
     values, _unknown = parse_fields(raw, HTTP_TTS_RULES, ignore=IGNORED_TTS_FIELDS)
-    check_limits(values, backend, "text")
-    uploads = uploaded_references(raw)
-    return await _speak(request, values, uploads, values["format"], values["streaming"])
+    check_limits(values, rt.limits, "text")
+    voice = VoiceQuery(
+        reference_id=values["reference_id"] or None,
+        uploads=[(data, text, f"references[{i}].audio") for i, (data, text) in enumerate(uploaded_references(raw))],
+        speaker=values.get("speaker"),
+        emotion=values.get("emotion"),
+        use_cache=bool(values.get("use_memory_cache", True)),
+        id_overrides_uploads=True,
+    )
+    return await _speak(request, values, voice, values["format"], values["streaming"])
 
 
 def _openai_voice(voice: str | None, known: list[str]) -> str | None:
@@ -114,16 +122,16 @@ async def openai_speech(request: Request) -> Response:
     from fish_speech.audio import FORMATS
 
     request.state.started = time.perf_counter()
-    backend = request.app.state.backend
+    rt = request.app.state.runtime
     raw = await parse_body(request, _limit(request))
     values, _unknown = parse_fields(raw, OPENAI_RULES)
     fmt = values["response_format"].strip().lower()
     if fmt not in FORMATS:
         raise bad_input("response_format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
     values["text"] = values.pop("input")
-    check_limits(values, backend, "input")
-    values["reference_id"] = _openai_voice(values.get("voice"), await backend.list_references())
-    values["use_memory_cache"] = True  # a named voice never changes between requests
+    check_limits(values, rt.limits, "input")
+    # a named voice never changes between requests: always cached
+    voice = VoiceQuery(reference_id=_openai_voice(values.get("voice"), await voices.list_voices(rt)))
     transform = None
     if abs(values["speed"] - 1.0) > 1e-6:
         from fish_speech.server.speed import change_speed
@@ -131,7 +139,7 @@ async def openai_speech(request: Request) -> Response:
         speed = values["speed"]
         transform = lambda audio, sr: change_speed(audio, sr, speed)  # noqa: E731
     try:
-        return await _speak(request, values, [], fmt, streaming=True, transform=transform)
+        return await _speak(request, values, voice, fmt, streaming=True, transform=transform)
     except FishError as err:
         if err.field == "reference_id":
             err.field = "voice"

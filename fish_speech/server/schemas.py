@@ -1,4 +1,4 @@
-"""Field tables of the HTTP routes, built from the shared rules in `fish_speech.fields`.
+"""Field tables of the HTTP routes, built from the shared rules in `fish_speech.service.fields`.
 
 The same tables validate bodies (through `parse_fields`, so errors match the worker's) and
 describe them in the OpenAPI document (`json_schema`), so /docs cannot drift from the checks.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from fish_speech.fields import TTS_RULES, Rule
+from fish_speech.service.fields import TTS_RULES, Rule
 
 # Upstream clients send these; they have no effect here, so they are accepted and dropped.
 IGNORED_TTS_FIELDS = frozenset({"mp3_bitrate", "opus_bitrate", "latency", "references"})

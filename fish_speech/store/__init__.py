@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import os
-
 from fish_speech.errors import FishError
 from fish_speech.store.base import DEFAULT_MAX_TURNS, DEFAULT_TTL_S, ConversationStore
 from fish_speech.store.conversation import (
@@ -22,17 +20,14 @@ from fish_speech.store.conversation import (
     validate_conversation_id,
 )
 
-RUNPOD_VOLUME = "/runpod-volume"
-
 __all__ = [
     "Conversation",
     "ConversationStore",
     "Message",
     "TextPart",
     "VQPart",
-    "default_store_url",
     "open_store",
-    "store_from_env",
+    "store_from_settings",
     "validate_conversation_id",
 ]
 
@@ -57,20 +52,6 @@ def open_store(url: str, ttl_s: float = DEFAULT_TTL_S, max_turns: int = DEFAULT_
     raise FishError(500, "CONVERSATION_STORE", "expected 'memory', 'sqlite:///path' or 'redis://host:port/db'")
 
 
-def default_store_url(volume: str = RUNPOD_VOLUME) -> str:
-    return f"sqlite://{volume}/conversations.db" if os.path.isdir(volume) else "memory"
-
-
-def store_from_env(environ=None) -> ConversationStore:
-    env = os.environ if environ is None else environ
-    url = env.get("CONVERSATION_STORE", "").strip() or default_store_url()
-    try:
-        ttl_s = float(env.get("CONVERSATION_TTL", DEFAULT_TTL_S))
-        max_turns = int(env.get("CONVERSATION_MAX_TURNS", DEFAULT_MAX_TURNS))
-        if ttl_s < 0 or max_turns < 0:
-            raise ValueError
-    except ValueError:
-        raise FishError(
-            500, "CONVERSATION_TTL", "CONVERSATION_TTL and CONVERSATION_MAX_TURNS must be numbers >= 0"
-        ) from None
-    return open_store(url, ttl_s, max_turns)
+def store_from_settings(settings) -> ConversationStore:
+    """The store named by CONVERSATION_STORE (see `fish_speech.settings`)."""
+    return open_store(settings.default_store_url(), settings.conversation_ttl, settings.conversation_max_turns)

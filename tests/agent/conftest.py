@@ -53,7 +53,7 @@ def store():
 @pytest.fixture()
 def agent_engine(agent_model, codec, store):
     """A fresh engine (own store, no steering) over the session's model and codec."""
-    from fish_speech.engine.agent import AgentEngine
+    from fish_speech.agent.engine import AgentEngine
 
     return AgentEngine(agent_model, codec, store, max_reply_tokens=24, stream_frames=4)
 

@@ -111,7 +111,7 @@ def test_spoken_input_is_refused_by_the_text_only_backend(cascade, wav_bytes):
 
 
 def test_environment_selects_the_cascade(tiny_engine, llm_dir, monkeypatch):
-    from fish_speech.agent.service import load_agent_service
+    from fish_speech.service.agent import load_agent_service
 
     monkeypatch.setenv("AGENT_BACKEND", "llm")
     monkeypatch.setenv("AGENT_LLM_PATH", str(llm_dir))

@@ -30,7 +30,7 @@ def handler_module():
 
 @pytest.fixture()
 def worker(handler_module, tiny_engine, agent_engine, script, monkeypatch):
-    from fish_speech.agent.service import AgentService
+    from fish_speech.service.agent import AgentService
 
     agent_engine.steer = script(PLAN)
     w = handler_module.Worker(engine=tiny_engine, agent=AgentService(agent_engine))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import shutil
+from dataclasses import fields
 
 import pytest
-from runpod_testkit import HANDLER, load_module
+from runpod_testkit import HANDLER, configure, load_module
+
+from fish_speech.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -26,23 +29,23 @@ def references_dir(tmp_path_factory, speech_wav, speech_text):
 
 @pytest.fixture(scope="session")
 def tts_worker(handler_module, tiny_engine, references_dir):
-    """The handler's Worker around the shared tiny engine; installed as the handler's WORKER."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("REFERENCES_DIR", str(references_dir))
-    worker = handler_module.Worker(engine=tiny_engine)
-    mp.undo()
+    """The worker's runtime around the shared tiny engine; installed as the handler's WORKER."""
+    from fish_speech.service.runtime import Runtime
+    from fish_speech.settings import Settings
+
+    worker = Runtime(Settings(references_dir=str(references_dir)), engine=tiny_engine)
     handler_module.WORKER = worker
     return worker
 
 
 @pytest.fixture()
 def worker(handler_module, tts_worker, monkeypatch):
-    """Per test: the shared worker installed, default limits, quick streaming, MODE=agent."""
+    """Per test: the shared worker installed with default settings, quick streaming, MODE=agent."""
     monkeypatch.setattr(handler_module, "WORKER", tts_worker)
-    monkeypatch.setattr(tts_worker, "limits", handler_module.Limits())
-    monkeypatch.setenv("STREAM_FRAMES", "8")
-    monkeypatch.delenv("MODE", raising=False)
-    monkeypatch.delenv("BUCKET_ENDPOINT_URL", raising=False)
+    defaults = {f.name: f.default for f in fields(Settings)}
+    configure(
+        monkeypatch, tts_worker, **{**defaults, "stream_frames": 8, "references_dir": str(tts_worker.voices.root)}
+    )
     return tts_worker
 
 

@@ -32,6 +32,15 @@ def load_module(path: Path, name: str):
     return module
 
 
+def configure(monkeypatch, worker, **changes):
+    """Change the worker's settings for one test (the limits follow); undone afterwards."""
+    from fish_speech.settings import Limits
+
+    settings = worker.settings.replace(**changes)
+    monkeypatch.setattr(worker, "settings", settings)
+    monkeypatch.setattr(worker, "limits", Limits.from_settings(settings))
+
+
 def run_job(handler_module, job_input, job_id: str = "test-job") -> list[dict]:
     """Iterate the async generator handler exactly as the SDK would, collecting every chunk."""
     return asyncio.run(handler_module.collect({"id": job_id, "input": job_input}))

@@ -1,11 +1,11 @@
-"""fish_speech.fields: the request-field rules every surface shares."""
+"""fish_speech.service.fields: the request-field rules every surface shares."""
 
 from __future__ import annotations
 
 import pytest
 
 from fish_speech.errors import FishError
-from fish_speech.fields import TTS_RULES, Limits, Rule, check_value, parse_fields, parse_tts, sampling_from
+from fish_speech.service.fields import TTS_RULES, Limits, Rule, check_value, parse_fields, parse_tts, sampling_from
 
 
 def test_defaults_and_types():

@@ -8,7 +8,7 @@ import re
 import pytest
 from runpod_testkit import ROOT
 
-from fish_speech.fields import TTS_RULES, Limits, parse_tts
+from fish_speech.service.fields import TTS_RULES, Limits, parse_tts
 
 HUB = json.loads((ROOT / ".runpod" / "hub.json").read_text())
 HUB_TESTS = json.loads((ROOT / ".runpod" / "tests.json").read_text())

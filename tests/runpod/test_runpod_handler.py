@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runpod_testkit import audio_bytes, decode, error_of, run_job
+from runpod_testkit import audio_bytes, configure, decode, error_of, run_job
 
 from fish_speech.audio import FORMATS
+from fish_speech.service.events import AudioBytes, JobDone, TextOut
+from fish_speech.service.output import CHUNK_BYTES, MAX_CHUNK_BYTES
 
 SR = 44100
 FRAME = 2048  # samples per generated frame
@@ -128,12 +130,13 @@ def test_message_is_accepted_as_the_text(handler_module, worker):
 
 def test_second_identical_reference_hits_the_cache(handler_module, worker, speech_b64):
     job = tts(system_audio=speech_b64, reference_text="a fresh transcript", streaming=False)
-    before = worker.encodes
+    encoder = worker.voices.encoder
+    before = encoder.encodes
     first = done_of(run_job(handler_module, job))["reference"]
     second = done_of(run_job(handler_module, job))["reference"]
-    assert first["cached"] is False and second["cached"] is True and worker.encodes == before + 1
+    assert first["cached"] is False and second["cached"] is True and encoder.encodes == before + 1
     off = done_of(run_job(handler_module, {**job, "use_memory_cache": False}))["reference"]
-    assert off["cached"] is False and worker.encodes == before + 2
+    assert off["cached"] is False and encoder.encodes == before + 2
     # the upstream spellings of the switch work too
     assert done_of(run_job(handler_module, {**job, "use_memory_cache": "on"}))["reference"]["cached"] is True
 
@@ -162,14 +165,14 @@ def test_reference_audio_from_a_url(handler_module, worker, file_server, speech_
     url = f"{file_server}/{speech_wav.name}"
     # plain http and loopback addresses are refused unless the operator allows them
     assert error_of(run_job(handler_module, tts(system_audio=url)))["field"] == "system_audio"
-    monkeypatch.setenv("ALLOW_HTTP_AUDIO_URLS", "1")
+    configure(monkeypatch, worker, allow_http_audio_urls=True)
     refused = error_of(run_job(handler_module, tts(system_audio=url)))
     assert refused["code"] == 400 and "non-public" in refused["message"]
     monkeypatch.setenv("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS", "1")
     assert done_of(run_job(handler_module, tts(system_audio=url)))["reference"]["uploaded"] is True
     missing = error_of(run_job(handler_module, tts(system_audio=f"{file_server}/nope.wav")))
     assert missing["code"] == 400 and "404" in missing["message"]
-    monkeypatch.setattr(worker, "limits", handler_module.Limits(max_reference_bytes=1000))
+    configure(monkeypatch, worker, max_reference_bytes=1000)
     assert error_of(run_job(handler_module, tts(system_audio=url)))["code"] == 413
 
 
@@ -244,14 +247,14 @@ def test_mode_dispatch(handler_module, worker, monkeypatch):
     err = error_of(run_job(handler_module, plain))  # MODE defaults to agent; no agent engine yet
     assert err["code"] == 503 and "agent" in err["message"]
     assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
-    monkeypatch.setenv("MODE", "tts")
+    configure(monkeypatch, worker, mode="tts")
     done_of(run_job(handler_module, plain))
     assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
 
 
 def test_failed_model_load_fails_every_job(handler_module, monkeypatch, tmp_path):
     monkeypatch.setenv("LLAMA_CHECKPOINT_PATH", str(tmp_path / "missing"))
-    broken = handler_module.Worker.load()
+    broken = handler_module.load_worker()
     assert broken.error is not None and broken.error.code == 503
     monkeypatch.setattr(handler_module, "WORKER", broken)
     for _ in range(2):
@@ -261,9 +264,10 @@ def test_failed_model_load_fails_every_job(handler_module, monkeypatch, tmp_path
 
 def test_long_jobs_report_progress(handler_module, worker, monkeypatch):
     updates = []
-    monkeypatch.setattr(handler_module, "report_progress", lambda job, value: updates.append((job["id"], value)))
-    monkeypatch.setenv("PROGRESS_INTERVAL", "0")
-    monkeypatch.setenv("PROGRESS_FRAMES", "8")
+    # stand in for the platform's progress endpoint: record what the worker would post
+    hook = lambda job, settings: lambda value: updates.append((job["id"], value))  # noqa: E731
+    monkeypatch.setattr(handler_module.runpod_io, "progress_hook", hook)
+    configure(monkeypatch, worker, progress_interval=0, progress_frames=8)
     done_of(run_job(handler_module, tts(streaming=False, max_new_tokens=24, chunk_length=0), job_id="p1"))
     assert len(updates) == 3 and all(job_id == "p1" and v["type"] == "progress" for job_id, v in updates)
     seconds = [v["audio_seconds"] for _, v in updates]
@@ -273,19 +277,32 @@ def test_long_jobs_report_progress(handler_module, worker, monkeypatch):
     assert not updates  # streaming jobs show progress by their chunks
 
 
+class _Agent:
+    """An agent backend's events as the service yields them: text, then a whole (non-streamed) file."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    async def events(self, raw, scheduler):
+        yield TextOut("hi")
+        yield AudioBytes(self.data, "wav", whole=True)
+        yield JobDone({"mode": "agent", "format": "wav", "text": "hi"})
+
+
 def chunk_json_sizes(chunks):
     return [len(json.dumps(c)) for c in chunks]
 
 
 def test_chunks_stay_under_the_stream_limit(handler_module, worker, monkeypatch):
     # the largest chunk the worker can make is still under RunPod's 1 MB per output item
-    for size in (handler_module.CHUNK_BYTES, handler_module.MAX_CHUNK_BYTES):
+    for size in (CHUNK_BYTES, MAX_CHUNK_BYTES):
         biggest = {"type": "audio", "index": 10**6, "format": "opus", "audio": "A" * (4 * -(-size // 3))}
         assert len(json.dumps(biggest)) < 1_000_000
-    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "99999999")  # the setting cannot lift it past the limit
-    assert handler_module.chunk_bytes() == handler_module.MAX_CHUNK_BYTES
-    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "5000")
-    assert handler_module.chunk_bytes() == 5000
+    configure(monkeypatch, worker, audio_chunk_bytes=99_999_999)  # the setting cannot lift it past the limit
+    monkeypatch.setattr(worker, "agent", _Agent(bytes(2_000_000)))
+    chunks = run_job(handler_module, {"message": "hello", "tts": False})
+    assert max(len(base64.b64decode(c["audio"])) for c in chunks if c["type"] == "audio") == MAX_CHUNK_BYTES
+    configure(monkeypatch, worker, audio_chunk_bytes=5000)
     chunks = run_job(handler_module, tts(max_new_tokens=16))
     audio = [c for c in chunks if c["type"] == "audio"]
     assert len(audio) > 10 and all(len(base64.b64decode(c["audio"])) <= 5000 for c in audio)
@@ -296,7 +313,7 @@ def test_chunks_stay_under_the_stream_limit(handler_module, worker, monkeypatch)
 @pytest.mark.parametrize("fmt", ["wav", "flac"])
 def test_a_whole_file_over_the_chunk_limit_comes_in_chunks(handler_module, worker, monkeypatch, fmt):
     # streaming false: the whole file rides in `done` only while it fits in one output item
-    monkeypatch.setattr(handler_module, "CHUNK_BYTES", 5000)
+    configure(monkeypatch, worker, audio_chunk_bytes=5000)
     chunks = run_job(handler_module, tts(streaming=False, format=fmt, max_new_tokens=16))
     done = done_of(chunks)
     audio = chunks[:-1]
@@ -314,7 +331,7 @@ def test_a_whole_file_over_the_chunk_limit_comes_in_chunks(handler_module, worke
 
 def test_finished_audio_is_uploaded_when_a_bucket_is_set(handler_module, worker, monkeypatch, tmp_path):
     # without bucket keys the SDK's upload helper keeps the file locally and returns its path
-    monkeypatch.setenv("BUCKET_ENDPOINT_URL", "https://bucket.example.invalid")
+    configure(monkeypatch, worker, bucket_endpoint_url="https://bucket.example.invalid")
     monkeypatch.chdir(tmp_path)
     done = done_of(run_job(handler_module, tts(streaming=False, format="mp3"), job_id="up-1"))
     assert "audio" not in done and done["audio_url"].endswith("up-1.mp3")
@@ -374,20 +391,20 @@ def test_an_unexpected_failure_mid_stream_is_a_500(handler_module, worker, monke
 def test_a_misconfigured_worker_fails_every_job_with_503(handler_module, monkeypatch, env, word):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    broken = handler_module.Worker.load()  # no exception: the worker must keep polling for jobs
+    broken = handler_module.load_worker()  # no exception: the worker must keep polling for jobs
     assert broken.engine is None and broken.error.code == 503 and word in broken.error.message
     monkeypatch.setattr(handler_module, "WORKER", broken)
     err = error_of(run_job(handler_module, tts()))
     assert err["code"] == 503 and word in err["message"]
 
 
-def test_concurrency_comes_from_the_environment(handler_module, monkeypatch):
-    monkeypatch.delenv("MAX_CONCURRENCY", raising=False)
+def test_concurrency_comes_from_the_settings(handler_module, worker, monkeypatch):
     assert handler_module.max_concurrency(0) == 1
-    monkeypatch.setenv("MAX_CONCURRENCY", "3")
+    configure(monkeypatch, worker, max_concurrency=3)
     assert handler_module.max_concurrency(1) == 3
-    monkeypatch.setenv("MAX_CONCURRENCY", "many")  # called inside the SDK's loop: never raise there
-    assert handler_module.max_concurrency(1) == 1
+    monkeypatch.setenv("MAX_CONCURRENCY", "many")  # checked at start-up, never inside the SDK's loop
+    broken = handler_module.load_worker()
+    assert broken.error.code == 503 and "MAX_CONCURRENCY" in broken.error.message
 
 
 def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tmp_path):
@@ -416,18 +433,14 @@ def test_any_mode_whole_file_is_kept_under_the_item_limit(handler_module, worker
     # the agent slot's non-streaming summary carries its whole file too; the handler splits it
     data = bytes(range(256)) * 60  # 15360 bytes
 
-    async def agent(job, raw, w):
-        yield {"type": "text", "text": "hi"}
-        yield {"type": "done", "mode": "agent", "format": "wav", "text": "hi", "audio": base64.b64encode(data).decode()}
-
-    monkeypatch.setattr(worker, "agent", agent)
-    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "5000")
+    monkeypatch.setattr(worker, "agent", _Agent(data))
+    configure(monkeypatch, worker, audio_chunk_bytes=5000)
     chunks = run_job(handler_module, {"message": "hello", "tts": False})
     assert [c["type"] for c in chunks] == ["text", "audio", "audio", "audio", "audio", "done"]
     assert [c["index"] for c in chunks[1:5]] == [0, 1, 2, 3] and chunks[-1]["chunks"] == 4
     assert "audio" not in chunks[-1] and chunks[-1]["text"] == "hi"
     assert b"".join(base64.b64decode(c["audio"]) for c in chunks[1:5]) == data
-    monkeypatch.setenv("AUDIO_CHUNK_BYTES", "20000")  # fits: unchanged
+    configure(monkeypatch, worker, audio_chunk_bytes=20000)  # fits: unchanged
     chunks = run_job(handler_module, {"message": "hello", "tts": False})
     assert [c["type"] for c in chunks] == ["text", "done"] and base64.b64decode(chunks[-1]["audio"]) == data
 
@@ -444,17 +457,17 @@ def test_model_settings_come_from_the_environment(handler_module, monkeypatch, t
     monkeypatch.setattr(tts_module.TTSEngine, "load", staticmethod(fake_load))
     for name in ("LLAMA_CHECKPOINT_PATH", "DECODER_CHECKPOINT_PATH", "DEVICE", "HALF", "COMPILE", "MODE"):
         monkeypatch.delenv(name, raising=False)
-    handler_module.Worker.load()
+    handler_module.load_worker()
     codec_file = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
-    default = handler_module.ROOT / "checkpoints" / "fish-speech-1.5"
+    default = Path("checkpoints") / "fish-speech-1.5"
     assert calls[-1] == (str(default), str(default / codec_file), None, False, False)
     monkeypatch.setenv("LLAMA_CHECKPOINT_PATH", str(tmp_path / "lm"))
     monkeypatch.setenv("DEVICE", "cpu")
     monkeypatch.setenv("HALF", "true")
     monkeypatch.setenv("COMPILE", "1")
-    broken = handler_module.Worker.load()
+    broken = handler_module.load_worker()
     assert calls[-1] == (str(tmp_path / "lm"), str(tmp_path / "lm" / codec_file), "cpu", True, True)
     assert broken.error.code == 503 and "stop here" in broken.error.message
     monkeypatch.setenv("DECODER_CHECKPOINT_PATH", str(tmp_path / "codec.pth"))
-    handler_module.Worker.load()
+    handler_module.load_worker()
     assert calls[-1][1] == str(tmp_path / "codec.pth")

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from fish_speech.errors import FishError
-from fish_speech.ref_data import RefData, write_index
+from fish_speech.voices.ref_data import RefData, write_index
 from tests.server.helpers import ROOT
 
 

@@ -14,13 +14,14 @@ import json
 from pathlib import Path
 
 from fish_speech.errors import FishError
+from fish_speech.models.vqgan.codec import CHECKPOINT_FILE as FIREFLY_FILE
 
 FISH_15 = "fish-speech-1.5"
 S1_MINI = "openaudio-s1-mini"
 S2_PRO = "fish-audio-s2-pro"
 FAMILIES = (FISH_15, S1_MINI, S2_PRO)
 CODEC_FILES = {
-    FISH_15: "firefly-gan-vq-fsq-8x1024-21hz-generator.pth",
+    FISH_15: FIREFLY_FILE,
     S1_MINI: "codec.pth",
     S2_PRO: "codec.pth",
 }

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fish_speech.audio.resample import resample
 from fish_speech.errors import FishError
-from fish_speech.resample import resample
 
 from .config import FRAME_LENGTH, CodecConfig, check_config, infer_config
 from .encoder import ConvNeXtEncoder
@@ -23,6 +23,7 @@ from .loading import check_keys, normalize_state_dict, read_checkpoint
 from .mel import HOP, MIN_SAMPLES, N_MELS, SAMPLE_RATE, LogMelSpectrogram
 from .quantizer import DownsampleFSQ
 
+CHECKPOINT_FILE = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"  # its name in the official folder
 MAX_CHANNELS = 64  # a 2-D input with more "channels" than this is almost surely [samples, channels]
 
 

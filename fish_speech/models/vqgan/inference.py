@@ -26,7 +26,10 @@ import tempfile
 
 import numpy as np
 
-DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
+from fish_speech.models.vqgan.codec import CHECKPOINT_FILE
+from fish_speech.settings import DEFAULT_CHECKPOINT as DEFAULT_MODEL_FOLDER
+
+DEFAULT_CHECKPOINT = f"{DEFAULT_MODEL_FOLDER}/{CHECKPOINT_FILE}"
 CONFIGS = ("firefly_gan_vq",)
 
 

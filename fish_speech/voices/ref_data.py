@@ -12,9 +12,9 @@ import os
 import random
 from pathlib import Path
 
+from fish_speech.audio.decode import AUDIO_EXTENSIONS
 from fish_speech.errors import FishError
 
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".aifc")
 DEFAULT_ROOT = "ref_data"
 INDEX_VERSION = 1
 

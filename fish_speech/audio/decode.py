@@ -23,6 +23,8 @@ import soundfile as sf
 from fish_speech.errors import FishError
 
 SUPPORTED = "wav, flac, ogg/vorbis, opus, mp3"
+# file names taken as audio in voice folders (references/, ref_data/); ffmpeg decodes the rest
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".wma", ".aac", ".aiff", ".aif", ".aifc")
 MIN_SECONDS = 0.05
 FFMPEG_TIMEOUT_S = 60
 _BLOCK = 1 << 16

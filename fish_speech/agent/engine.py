@@ -12,7 +12,6 @@ Hard caps keep every job finite even with a model that never ends its turn: AGEN
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,27 +23,17 @@ from fish_speech.agent.loader import AgentModel, load_agent_model
 from fish_speech.agent.memory import open_turn
 from fish_speech.agent.prompt import build_prompt
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
-from fish_speech.engine.types import Reference
-from fish_speech.fields import Limits
 from fish_speech.models.text2semantic.sampling import seed_everything
 from fish_speech.models.vqgan.codec import StreamingDecoder
-from fish_speech.references import ReferenceLibrary
 from fish_speech.store.base import ConversationStore
 from fish_speech.store.conversation import Message, TextPart, VQPart
+from fish_speech.voices.encode import VoiceEncoder
+from fish_speech.voices.library import ReferenceLibrary
 
 DEFAULT_SYSTEM_MESSAGE = (
     "You are a friendly voice assistant made by Fish Audio. You talk with the user out loud, "
     "so keep your answers short and natural, and speak them."
 )
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-def default_system_message() -> str:
-    return os.environ.get("DEFAULT_SYSTEM_MESSAGE", "").strip() or DEFAULT_SYSTEM_MESSAGE
 
 
 class AgentEngine:
@@ -56,20 +45,20 @@ class AgentEngine:
         codec,
         store: ConversationStore | None = None,
         compile: bool = False,
-        max_reply_tokens: int | None = None,
-        stream_frames: int | None = None,
-        limits: Limits | None = None,
+        max_reply_tokens: int = 1024,
+        stream_frames: int = 24,
+        voices: ReferenceLibrary | None = None,
+        default_system: str | None = None,
     ):
         self.am, self.codec, self.store = am, codec, store
         self.sample_rate = codec.sample_rate
         self.generator = AgentGenerator(am, compile=compile)
-        self.max_reply_tokens = max_reply_tokens or env_int("AGENT_MAX_REPLY_TOKENS", 1024)
+        self.max_reply_tokens = max_reply_tokens
         # Long speech runs are decoded every `stream_frames` frames (~1.1 s at 24), not only at their end.
-        self.stream_frames = stream_frames or env_int("AGENT_STREAM_FRAMES", 24)
-        self.limits = limits or Limits.from_env()
-        self.default_system = default_system_message()
-        # The voice of a conversation is usually re-sent every turn: encode each upload once.
-        self.voices = ReferenceLibrary(lambda data, text: Reference(self.encode_audio(data, "system_audio"), text))
+        self.stream_frames = stream_frames
+        self.default_system = default_system or DEFAULT_SYSTEM_MESSAGE
+        # The voice of a conversation is usually re-sent every turn: the process's library encodes it once.
+        self.voices = voices if voices is not None else ReferenceLibrary(VoiceEncoder(codec))
         self.steer = None  # tests: step -> main-token logit bias (see AgentGenerator.generate)
 
     @classmethod
@@ -80,21 +69,13 @@ class AgentEngine:
         store: ConversationStore | None = None,
         device: str | None = None,
         half: bool = False,
-        compile: bool = False,
+        **options,
     ) -> AgentEngine:
-        return cls(load_agent_model(checkpoint_path, device=device, half=half), codec, store, compile=compile)
+        return cls(load_agent_model(checkpoint_path, device=device, half=half), codec, store, **options)
 
     def encode_audio(self, data: bytes, field_name: str) -> np.ndarray:
         """An audio file's bytes -> codec codes int16 [8, T] (errors name the request field)."""
-        from fish_speech.audio import decode_audio
-
-        samples, sr = decode_audio(
-            data,
-            field_name,
-            max_bytes=self.limits.max_reference_bytes or None,
-            max_seconds=self.limits.max_reference_seconds or None,
-        )
-        return np.asarray(self.codec.encode(samples, sr), dtype=np.int16)
+        return np.asarray(self.voices.encoder.codes(data, field_name), dtype=np.int16)
 
     def reply_budget(self, requested: int) -> int:
         return min(requested, self.max_reply_tokens) if requested > 0 else self.max_reply_tokens
@@ -104,7 +85,8 @@ class AgentEngine:
         tok, n = self.am.tokenizer, self.am.args.num_codebooks
         voice = None
         if request.system_audio is not None:
-            voice = VQPart(self.voices.from_audio(request.system_audio, "").codes, request.reference_text)
+            codes = self.voices.from_audio(request.system_audio, "", field="system_audio").codes
+            voice = VQPart(np.asarray(codes, dtype=np.int16), request.reference_text)
         turn = open_turn(
             request.conversation_id, request.history, request.system_message, voice, self.default_system, self.store
         )

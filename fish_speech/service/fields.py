@@ -6,18 +6,18 @@ Nothing here knows about HTTP, RunPod or tensors.
 
 Types are strict: a JSON string is never a number, a bool is never a number, a number is never a
 bool. A float field takes integers; an integer field takes floats only when they are whole
-(``200.0``). Limits that an operator may want to change come from the environment (`Limits`).
+(``200.0``). Operator limits (`Limits`) come from `fish_speech.settings`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from fish_speech.engine.types import Sampling
 from fish_speech.errors import bad_input
+from fish_speech.settings import Limits
 
 _REQUIRED = object()
 
@@ -26,7 +26,7 @@ _REQUIRED = object()
 class Rule:
     """One request field: its kind, default and allowed values."""
 
-    kind: str  # "str", "bool", "int", "float"
+    kind: str  # "str", "bool", "int", "float", "audio" (base64 or URL text, or raw bytes from msgpack)
     default: Any = _REQUIRED
     minimum: float | None = None
     maximum: float | None = None
@@ -38,41 +38,6 @@ class Rule:
     @property
     def required(self) -> bool:
         return self.default is _REQUIRED
-
-
-def _env_number(name: str, default: float, cast=float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = cast(raw)
-    except ValueError as err:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from err
-    if value < 0:
-        raise ValueError(f"environment variable {name} must not be negative")
-    return value
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Operator-set limits; `from_env()` reads them (0 disables a limit)."""
-
-    max_text_length: int = 3000  # MAX_TEXT_LENGTH: characters of `text`
-    max_reference_bytes: int = 20 * 1024 * 1024  # MAX_REFERENCE_BYTES: decoded reference audio
-    max_reference_seconds: float = 90.0  # MAX_REFERENCE_SECONDS
-    reference_url_timeout: float = 20.0  # REFERENCE_URL_TIMEOUT: seconds for an audio URL
-    max_new_tokens: int = 4096  # MAX_NEW_TOKENS_LIMIT: most frames one request may ask for
-
-    @classmethod
-    def from_env(cls) -> "Limits":
-        d = cls()
-        return cls(
-            max_text_length=int(_env_number("MAX_TEXT_LENGTH", d.max_text_length, int)),
-            max_reference_bytes=int(_env_number("MAX_REFERENCE_BYTES", d.max_reference_bytes, int)),
-            max_reference_seconds=_env_number("MAX_REFERENCE_SECONDS", d.max_reference_seconds),
-            reference_url_timeout=_env_number("REFERENCE_URL_TIMEOUT", d.reference_url_timeout),
-            max_new_tokens=int(_env_number("MAX_NEW_TOKENS_LIMIT", d.max_new_tokens, int)),
-        )
 
 
 def _formats() -> tuple:
@@ -111,6 +76,10 @@ def check_value(name: str, rule: Rule, value: Any) -> Any:
     if isinstance(value, str) and value in rule.aliases:
         return rule.aliases[value]
     kind = rule.kind
+    if kind == "audio":
+        if not isinstance(value, (str, bytes, bytearray)):
+            raise bad_input(name, f"must be base64 audio (a string), not {type(value).__name__}")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad_input(name, f"must be true or false, not {type(value).__name__}")
@@ -177,7 +146,7 @@ def parse_tts(
     raw: Mapping[str, Any], limits: Limits | None = None, ignore=frozenset()
 ) -> tuple[dict[str, Any], list[str]]:
     """`parse_fields` with `TTS_RULES` plus the cross-field and limit checks of a tts request."""
-    limits = limits or Limits.from_env()
+    limits = limits or Limits()
     values, unknown = parse_fields(raw, TTS_RULES, ignore)
     check_text(values["text"], limits)
     if limits.max_new_tokens and values["max_new_tokens"] > limits.max_new_tokens:

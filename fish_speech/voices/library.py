@@ -16,10 +16,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
+from fish_speech.audio.decode import AUDIO_EXTENSIONS
 from fish_speech.engine.types import Reference
 from fish_speech.errors import FishError
+from fish_speech.voices.encode import VoiceEncoder
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".wma", ".aac", ".aiff", ".aif", ".aifc")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -28,10 +29,8 @@ def valid_id(ref_id) -> bool:
 
 
 class ReferenceLibrary:
-    def __init__(
-        self, encode: Callable[[bytes, str], Reference], root: str | Path = "references", cache_size: int = 128
-    ):
-        self.encode = encode
+    def __init__(self, encoder: VoiceEncoder, root: str | Path = "references", cache_size: int = 128):
+        self.encoder = encoder
         self.root = Path(root)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, object] = OrderedDict()
@@ -54,9 +53,9 @@ class ReferenceLibrary:
                 self._cache.popitem(last=False)
         return value
 
-    def from_audio(self, audio: bytes, text: str, use_cache: bool = True) -> Reference:
+    def from_audio(self, audio: bytes, text: str, use_cache: bool = True, field: str = "audio") -> Reference:
         key = "sha256:" + hashlib.sha256(audio + b"\0" + text.encode()).hexdigest()
-        return self._cached(key, lambda: self.encode(audio, text), use_cache)
+        return self._cached(key, lambda: self.encoder(audio, text, field), use_cache)
 
     # ---- named voices ---------------------------------------------------------------------
     def folder(self, ref_id, field: str = "reference_id") -> Path:

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
+from fish_speech.agent.engine import DEFAULT_SYSTEM_MESSAGE
 from fish_speech.agent.llm import ChatLLM
 from fish_speech.agent.memory import open_turn
 from fish_speech.agent.sentences import SentenceSplitter
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
-from fish_speech.engine.agent import default_system_message, env_int
 from fish_speech.engine.types import Reference, Sampling, TTSRequest
 from fish_speech.errors import FishError, bad_input
-from fish_speech.fields import Limits
 from fish_speech.models.text2semantic.sampling import seed_everything
-from fish_speech.references import ReferenceLibrary
 from fish_speech.store.base import ConversationStore
 from fish_speech.store.conversation import Message, TextPart, VQPart
+from fish_speech.voices.encode import VoiceEncoder
+from fish_speech.voices.library import ReferenceLibrary
 
 # Speech-frame cap per sentence: ~3x a slow speaker, so a tts model that never stops still ends.
 FRAMES_PER_CHAR, MIN_FRAMES = 4, 64
@@ -42,18 +42,19 @@ class CascadeEngine:
         llm: ChatLLM,
         tts,
         store: ConversationStore | None = None,
-        max_reply_tokens: int | None = None,
-        sentence_chars: int | None = None,
-        limits: Limits | None = None,
+        max_reply_tokens: int = 1024,
+        sentence_chars: int = 200,
+        stream_frames: int = 24,
+        voices: ReferenceLibrary | None = None,
+        default_system: str | None = None,
     ):
         self.llm, self.tts, self.store = llm, tts, store
         self.sample_rate = tts.sample_rate
-        self.max_reply_tokens = max_reply_tokens or env_int("AGENT_MAX_REPLY_TOKENS", 1024)
-        self.sentence_chars = sentence_chars or env_int("AGENT_SENTENCE_CHARS", 200)
-        self.stream_frames = env_int("AGENT_STREAM_FRAMES", 24)
-        self.limits = limits or Limits.from_env()
-        self.default_system = default_system_message()
-        self.voices = ReferenceLibrary(self._encode_voice)
+        self.max_reply_tokens = max_reply_tokens
+        self.sentence_chars = sentence_chars
+        self.stream_frames = stream_frames
+        self.default_system = default_system or DEFAULT_SYSTEM_MESSAGE
+        self.voices = voices if voices is not None else ReferenceLibrary(VoiceEncoder(tts.codec))
 
     @classmethod
     def load(
@@ -63,19 +64,10 @@ class CascadeEngine:
         store: ConversationStore | None = None,
         device: str | None = None,
         half: bool = False,
+        knobs: tuple[float, float, float] = (0.7, 0.9, 1.05),
+        **options,
     ) -> CascadeEngine:
-        return cls(ChatLLM.load(llm_path, device=device, half=half), tts, store)
-
-    def _encode_voice(self, data: bytes, text: str) -> Reference:
-        from fish_speech.audio import decode_audio
-
-        samples, sr = decode_audio(
-            data,
-            "system_audio",
-            max_bytes=self.limits.max_reference_bytes or None,
-            max_seconds=self.limits.max_reference_seconds or None,
-        )
-        return self.tts.encode_reference(samples, sr, text)
+        return cls(ChatLLM.load(llm_path, device=device, half=half, knobs=knobs), tts, store, **options)
 
     def _llm_messages(self, system: Message | None, history: list[Message], user_text: str, budget: int):
         """Chat-template messages (text only), dropping the oldest turns until the prompt fits."""
@@ -113,7 +105,8 @@ class CascadeEngine:
         if request.system_audio is not None:
             # The transcript is kept with the codes: later turns speak in this voice without re-sending either.
             voice = VQPart(
-                self.voices.from_audio(request.system_audio, request.reference_text).codes, request.reference_text
+                self.voices.from_audio(request.system_audio, request.reference_text, field="system_audio").codes,
+                request.reference_text,
             )
         turn = open_turn(
             request.conversation_id, request.history, request.system_message, voice, self.default_system, self.store

@@ -1,29 +1,29 @@
 """The agent request as every surface accepts it (RunPod worker, HTTP server): field rules,
 limits, base64 audio, and the output options (streaming, format, return_codes).
 
-Built on fish_speech.fields (same types, ranges and error shapes as tts). Audio fields take
+Built on fish_speech.service.fields (same types, ranges and error shapes as tts). Audio fields take
 base64 (or a data: URI); a surface that also allows URLs passes its own `fetch`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fish_speech.agent.memory import parse_history
 from fish_speech.agent.types import AgentRequest
-from fish_speech.audio import decode_base64
 from fish_speech.errors import bad_input
-from fish_speech.fields import TTS_RULES, Limits, Rule, check_text, parse_fields, sampling_from
+from fish_speech.service.audio_input import Fetch, audio_bytes
+from fish_speech.service.fields import TTS_RULES, Rule, check_text, parse_fields, sampling_from
+from fish_speech.settings import Limits
 from fish_speech.store.conversation import validate_conversation_id
 
 AGENT_RULES: dict[str, Rule] = {
     "message": Rule("str", "", doc="what the user says (text)"),
-    "message_audio": Rule("str", None, nullable=True, doc="what the user says (base64 audio file)"),
+    "message_audio": Rule("audio", None, nullable=True, doc="what the user says (base64 audio file)"),
     "system_message": Rule("str", None, nullable=True, doc="how the assistant should behave"),
-    "system_audio": Rule("str", None, nullable=True, doc="the voice to answer in (base64 audio file)"),
+    "system_audio": Rule("audio", None, nullable=True, doc="the voice to answer in (base64 audio file)"),
     "reference_text": Rule("str", "", nullable=True, doc="transcript of system_audio (llm backend)"),
     "conversation_id": Rule("str", None, nullable=True, doc="keep the conversation on the server"),
     "streaming": Rule("bool", True, doc="send text and audio chunks as they are produced"),
@@ -46,23 +46,19 @@ class OutputOptions:
     return_codes: bool = False
 
 
-def max_message_chars(limits: Limits) -> int:
-    """AGENT_MAX_MESSAGE_CHARS, else the tts text limit (MAX_TEXT_LENGTH)."""
-    raw = os.environ.get("AGENT_MAX_MESSAGE_CHARS", "").strip()
-    return int(raw) if raw else limits.max_text_length
-
-
 def parse_agent_request(
     raw: Mapping[str, Any],
     limits: Limits | None = None,
-    fetch: Callable[[str, str], bytes] | None = None,
+    max_message_chars: int = 0,
+    fetch: Fetch | None = None,
 ) -> tuple[AgentRequest, OutputOptions, list[str]]:
     """Check a raw request; returns (request, output options, unknown field names).
 
-    `fetch(value, field)` turns an audio field into bytes; default: base64 only."""
-    limits = limits or Limits.from_env()
+    `max_message_chars` caps `message` (0: the tts text limit); `fetch` downloads audio URLs
+    (None: audio is base64 text or raw bytes only)."""
+    limits = limits or Limits()
     values, unknown = parse_fields(raw, AGENT_RULES, IGNORED)
-    text_limits = Limits(max_text_length=max_message_chars(limits))
+    text_limits = Limits(max_text_length=max_message_chars or limits.max_text_length)
     if values["message_audio"] is None or values["message"]:
         check_text(values["message"], text_limits, "message")  # required unless the user speaks
     system = values["system_message"]
@@ -79,9 +75,7 @@ def parse_agent_request(
         value = values[name]
         if value is None:
             return None
-        if fetch is not None:
-            return fetch(value, name)
-        return decode_base64(value, name, limits.max_reference_bytes or None)
+        return audio_bytes(value, name, limits.max_reference_bytes, fetch)
 
     request = AgentRequest(
         message=values["message"],

@@ -24,7 +24,7 @@ import struct
 import numpy as np
 import soundfile as sf
 
-from fish_speech.audio_stream import CaptureSink, StreamResampler
+from fish_speech.audio.stream import CaptureSink, StreamResampler
 from fish_speech.errors import FishError
 
 FORMATS = ("wav", "mp3", "flac", "opus", "pcm")
@@ -123,7 +123,7 @@ def _soundfile_args(fmt: str, rate: int) -> dict:
 def _resample(x: np.ndarray, sr: int, new_sr: int) -> np.ndarray:
     if sr == new_sr:
         return x
-    from fish_speech.resample import resample  # torch-backed: imported only when needed
+    from fish_speech.audio.resample import resample  # torch-backed: imported only when needed
 
     return np.clip(resample(x, sr, new_sr), -1.0, 1.0)
 

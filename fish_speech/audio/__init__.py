@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fish_speech.audio_decode import SUPPORTED, decode_audio, decode_base64, decode_base64_audio
-from fish_speech.audio_encode import (
+from fish_speech.audio.decode import SUPPORTED, decode_audio, decode_base64, decode_base64_audio
+from fish_speech.audio.encode import (
     FORMATS,
     AudioStreamEncoder,
     check_format,
@@ -28,7 +28,7 @@ def to_codec_rate(audio: np.ndarray, sr: int, target: int = CODEC_SAMPLE_RATE) -
     x = np.asarray(audio, dtype=np.float32)
     if int(sr) == int(target):
         return x
-    from fish_speech.resample import resample  # torch-backed: imported only when needed
+    from fish_speech.audio.resample import resample  # torch-backed: imported only when needed
 
     return np.asarray(resample(x, int(sr), int(target)), dtype=np.float32)
 

@@ -1,0 +1,135 @@
+"""An agent turn, written once for every surface: raw request -> checked request -> engine turn on
+the model thread -> events (`TextOut`, `AudioBytes`, one `JobDone`).
+
+Streaming yields text and audio pieces as the model produces them; otherwise only the whole audio
+file (`AudioBytes(whole=True)`) and the summary. `load_agent(runtime)` builds the backend named by
+AGENT_BACKEND (`fish`, or `llm`) with the conversation store of CONVERSATION_STORE; a load failure
+is kept and reported to each agent job as a 503, so tts jobs keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from fish_speech.agent.memory import display_history
+from fish_speech.agent.types import AudioEvent, DoneEvent, TextEvent
+from fish_speech.audio.sink import AudioSink
+from fish_speech.errors import FishError
+from fish_speech.service.agent_fields import parse_agent_request
+from fish_speech.service.events import AudioBytes, JobDone, TextOut
+
+log = logging.getLogger(__name__)
+
+
+def _rounded(timings: dict) -> dict:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()}
+
+
+class AgentService:
+    def __init__(self, engine, limits, max_message_chars: int = 0):
+        self.engine = engine
+        self.limits = limits
+        self.max_message_chars = max_message_chars or limits.max_text_length
+
+    async def events(self, raw: dict, scheduler) -> AsyncIterator:
+        """The events of one agent turn; `scheduler` runs the engine on the model thread."""
+        request, out, unknown = await asyncio.to_thread(parse_agent_request, raw, self.limits, self.max_message_chars)
+        if unknown:
+            log.warning("agent job: ignoring unknown fields %s", ", ".join(unknown))
+        sink = AudioSink(out.format, self.engine.sample_rate, out.streaming)
+        done = None
+        try:
+            async with aclosing(scheduler.stream(self.engine.chat, request)) as events:
+                async for event in events:
+                    if isinstance(event, TextEvent):
+                        if out.streaming and event.text:
+                            yield TextOut(event.text)
+                    elif isinstance(event, AudioEvent):
+                        data = await sink.add(event.audio)
+                        if data:
+                            yield AudioBytes(data, sink.format)
+                    elif isinstance(event, DoneEvent):
+                        done = event
+            if done is None:  # pragma: no cover - the engine always ends with one
+                raise FishError(500, None, "the agent ended without a reply")
+            tail = await sink.finish()
+        finally:
+            sink.close()
+        if tail:
+            yield AudioBytes(tail, sink.format, whole=not out.streaming)
+        yield JobDone(
+            {
+                "mode": "agent",
+                "backend": self.engine.backend,
+                "text": done.text,
+                "conversation_id": done.conversation_id,
+                "finish_reason": done.finish_reason,
+                "history": display_history(done.messages, out.return_codes),
+                "format": out.format,
+                "sample_rate": sink.file_rate,
+                "duration": round(sink.duration, 3),
+                "timings": _rounded(done.timings),
+            }
+        )
+
+
+class UnavailableAgent:
+    """Stands in for an agent that failed to load: every agent job gets the reason as a 503."""
+
+    backend = None
+    engine = None
+
+    def __init__(self, error: FishError):
+        self.error = error
+
+    async def events(self, raw, scheduler):
+        raise self.error
+        yield  # pragma: no cover - makes this an async generator
+
+
+def load_agent_engine(rt, store=None):
+    """The backend named by AGENT_BACKEND, sharing the tts engine's codec and the voice library."""
+    from fish_speech.store import store_from_settings
+
+    s = rt.settings
+    store = store if store is not None else store_from_settings(s)
+    tts = rt.engine
+    options = {
+        "max_reply_tokens": s.agent_max_reply_tokens,
+        "stream_frames": s.agent_stream_frames,
+        "voices": rt.voices,
+        "default_system": s.default_system_message,
+    }
+    device = str(tts.device)
+    if s.agent_backend == "fish":
+        from fish_speech.agent.engine import AgentEngine
+
+        return AgentEngine.load(
+            s.agent_checkpoint_path, tts.codec, store, device=device, half=s.half, compile=s.compile, **options
+        )
+    from fish_speech.agent.cascade import CascadeEngine
+
+    if not s.agent_llm_path:
+        raise FishError(
+            500, "AGENT_LLM_PATH", "AGENT_BACKEND=llm needs AGENT_LLM_PATH (a Hugging Face chat model directory)"
+        )
+    knobs = (s.agent_llm_temperature, s.agent_llm_top_p, s.agent_llm_repetition_penalty)
+    return CascadeEngine.load(
+        s.agent_llm_path, tts, store, device=device, half=s.half, knobs=knobs,
+        sentence_chars=s.agent_sentence_chars, **options,
+    )  # fmt: skip
+
+
+def load_agent(rt) -> AgentService | UnavailableAgent:
+    """An AgentService, or an UnavailableAgent carrying why it could not be built."""
+    try:
+        return AgentService(load_agent_engine(rt), rt.limits, rt.settings.agent_max_message_chars)
+    except FishError as err:
+        log.error("agent mode unavailable: %s", err)
+        return UnavailableAgent(FishError(503, err.field, f"agent mode unavailable: {err.message}"))
+    except Exception as err:
+        log.exception("loading the agent failed")
+        return UnavailableAgent(FishError(503, None, f"agent mode unavailable: {type(err).__name__}: {err}"))

@@ -1,0 +1,79 @@
+"""What one process serves with: settings, the tts engine, the model thread, the voice library, the agent.
+
+Built once per process (RunPod worker, HTTP server) and shared by every job. Everything that touches
+the model runs on `scheduler`'s thread. A load failure is kept, not raised: every job then fails with
+a 503 saying why, instead of the process exiting and being restarted in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from fish_speech.engine.scheduler import make_scheduler
+from fish_speech.errors import FishError
+from fish_speech.models.vqgan.codec import CHECKPOINT_FILE
+from fish_speech.settings import Limits, Settings, SettingsError
+from fish_speech.voices.encode import VoiceEncoder
+from fish_speech.voices.library import ReferenceLibrary
+
+log = logging.getLogger("fish_speech.service")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        engine=None,
+        error: FishError | None = None,
+        agent=None,
+        ref_data_root: str | Path = "ref_data",
+    ):
+        self.settings = settings or Settings()
+        self.limits = Limits.from_settings(self.settings)
+        self.engine, self.error, self.agent = engine, error, agent
+        self.ref_data_root = Path(ref_data_root)
+        self.scheduler = make_scheduler(engine, self.settings.max_batch) if engine is not None else None
+        self.voices = None
+        if engine is not None:
+            encoder = VoiceEncoder(engine.codec, self.limits.max_reference_bytes, self.limits.max_reference_seconds)
+            self.voices = ReferenceLibrary(encoder, root=self.settings.references_dir)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, with_agent: bool = False, **kwargs) -> Runtime:
+        """Load the models the settings name (the environment's, by default); never raises."""
+        try:
+            settings = settings or Settings.from_env()
+        except SettingsError as err:
+            log.error("misconfigured: %s", err)
+            return cls(error=FishError(503, None, f"worker misconfigured: {err}"), **kwargs)
+        codec = settings.codec_path or str(Path(settings.checkpoint_path) / CHECKPOINT_FILE)
+        try:
+            from fish_speech.engine.tts import TTSEngine
+
+            t0 = time.perf_counter()
+            engine = TTSEngine.load(
+                settings.checkpoint_path, codec, device=settings.device, half=settings.half, compile=settings.compile
+            )
+            log.info("models loaded in %.1f s on %s", time.perf_counter() - t0, engine.device)
+        except Exception as err:  # noqa: BLE001 - reported to every job instead
+            log.exception("loading the models failed")
+            error = FishError(503, None, f"models not loaded: {type(err).__name__}: {err}")
+            return cls(settings, error=error, **kwargs)
+        rt = cls(settings, engine=engine, **kwargs)
+        if with_agent:
+            rt.load_agent()
+        return rt
+
+    def load_agent(self):
+        from fish_speech.service.agent import load_agent
+
+        self.agent = load_agent(self)
+        return self.agent
+
+    def check_ready(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.engine is None:
+            raise FishError(503, None, "the tts engine is not loaded")

@@ -1,0 +1,246 @@
+"""Every environment variable the project reads, in one typed object, read once and checked at start-up.
+
+`Settings.from_env()` parses and validates all of them (a bad value is a `SettingsError` naming the
+variable); engines and surfaces receive the values they need as arguments and never look at the
+environment themselves. `settings_table()` renders the documentation table (docs/settings.md).
+Launchers that take command-line flags build a `Settings` and `replace` what the flags override.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from fish_speech.store.base import DEFAULT_MAX_TURNS, DEFAULT_TTL_S
+
+DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5"
+DEFAULT_AGENT_CHECKPOINT = "checkpoints/fish-agent-v0.1-3b"
+RUNPOD_VOLUME = "/runpod-volume"
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """A variable holds a value that cannot be used; the message names it."""
+
+
+def _env(name: str, default: Any, kind: str, doc: str, group: str, minimum: float | None = None, choices=()):
+    meta = {"env": name, "kind": kind, "doc": doc, "group": group, "minimum": minimum, "choices": tuple(choices)}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # ---- models
+    checkpoint_path: str = _env(
+        "LLAMA_CHECKPOINT_PATH", DEFAULT_CHECKPOINT, "str", "language model folder (its family is detected)", "model"
+    )
+    codec_path: str | None = _env(
+        "DECODER_CHECKPOINT_PATH",
+        None,
+        "path",
+        "codec file; default: the family's codec inside the model folder",
+        "model",
+    )
+    device: str | None = _env("DEVICE", None, "path", "cuda, cuda:1, mps or cpu; default: the best available", "model")
+    half: bool = _env("HALF", False, "bool", "float16 instead of bfloat16 on GPU", "model")
+    compile: bool = _env("COMPILE", False, "bool", "torch.compile the decode step (slow start, faster steps)", "model")
+    max_batch: int = _env(
+        "MAX_BATCH", 1, "int", "tts requests decoded together per step (1 = one at a time)", "model", 1
+    )
+    # ---- worker
+    mode: str = _env(
+        "MODE", "agent", "choice", "the worker's mode for jobs without a `tts` flag", "worker", None, ("agent", "tts")
+    )
+    max_concurrency: int = _env("MAX_CONCURRENCY", 1, "int", "jobs one worker takes at once", "worker", 1)
+    stream_frames: int = _env(
+        "STREAM_FRAMES", 24, "int", "frames per streamed audio piece after the first", "worker", 1
+    )
+    progress_frames: int = _env("PROGRESS_FRAMES", 128, "int", "frames per piece when not streaming", "worker", 1)
+    progress_interval: float = _env("PROGRESS_INTERVAL", 5.0, "float", "seconds between progress updates", "worker", 0)
+    audio_chunk_bytes: int = _env(
+        "AUDIO_CHUNK_BYTES", 512 * 1024, "int", "raw audio bytes per output chunk (at most 700000)", "worker", 1024
+    )
+    references_dir: str = _env("REFERENCES_DIR", "references", "str", "saved voices, one folder per id", "worker")
+    allow_http_audio_urls: bool = _env(
+        "ALLOW_HTTP_AUDIO_URLS", False, "bool", "accept plain http:// reference URLs", "worker"
+    )
+    bucket_endpoint_url: str | None = _env(
+        "BUCKET_ENDPOINT_URL", None, "path", "S3-compatible bucket for non-streamed audio files", "worker"
+    )
+    bucket_name: str | None = _env("BUCKET_NAME", None, "path", "bucket name for uploads", "worker")
+    log_level: str = _env(
+        "LOG_LEVEL", "INFO", "choice", "worker log level", "worker", None, ("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+    # ---- request limits (0 disables a limit)
+    max_text_length: int = _env("MAX_TEXT_LENGTH", 3000, "int", "characters of `text`", "limits", 0)
+    max_reference_bytes: int = _env(
+        "MAX_REFERENCE_BYTES", 20 * 1024 * 1024, "int", "bytes of one reference audio file", "limits", 0
+    )
+    max_reference_seconds: float = _env(
+        "MAX_REFERENCE_SECONDS", 90.0, "float", "seconds of one reference audio", "limits", 0
+    )
+    reference_url_timeout: float = _env(
+        "REFERENCE_URL_TIMEOUT", 20.0, "float", "seconds to download a reference URL", "limits", 0
+    )
+    max_new_tokens: int = _env(
+        "MAX_NEW_TOKENS_LIMIT", 4096, "int", "largest `max_new_tokens` a request may ask for", "limits", 0
+    )
+    # ---- agent
+    agent_backend: str = _env(
+        "AGENT_BACKEND", "fish", "choice", "fish (fish-agent) or llm (chat model + tts)", "agent", None, ("fish", "llm")
+    )
+    agent_checkpoint_path: str = _env(
+        "AGENT_CHECKPOINT_PATH", DEFAULT_AGENT_CHECKPOINT, "str", "fish-agent folder", "agent"
+    )
+    agent_llm_path: str | None = _env(
+        "AGENT_LLM_PATH", None, "path", "Hugging Face chat model folder for AGENT_BACKEND=llm", "agent"
+    )
+    agent_llm_temperature: float = _env("AGENT_LLM_TEMPERATURE", 0.7, "float", "chat model temperature", "agent", 0)
+    agent_llm_top_p: float = _env("AGENT_LLM_TOP_P", 0.9, "float", "chat model top-p", "agent", 0)
+    agent_llm_repetition_penalty: float = _env(
+        "AGENT_LLM_REPETITION_PENALTY", 1.05, "float", "chat model repetition penalty", "agent", 0
+    )
+    agent_max_reply_tokens: int = _env(
+        "AGENT_MAX_REPLY_TOKENS", 1024, "int", "text tokens + audio frames per reply", "agent", 1
+    )
+    agent_sentence_chars: int = _env(
+        "AGENT_SENTENCE_CHARS", 200, "int", "longest sentence the cascade speaks at once", "agent", 1
+    )
+    agent_stream_frames: int = _env(
+        "AGENT_STREAM_FRAMES", 24, "int", "frames per decoded agent audio piece", "agent", 1
+    )
+    agent_max_message_chars: int = _env(
+        "AGENT_MAX_MESSAGE_CHARS", 0, "int", "characters of `message`; 0 = MAX_TEXT_LENGTH", "agent", 0
+    )
+    default_system_message: str | None = _env(
+        "DEFAULT_SYSTEM_MESSAGE", None, "path", "system message of new conversations", "agent"
+    )
+    conversation_store: str | None = _env(
+        "CONVERSATION_STORE",
+        None,
+        "path",
+        "memory, sqlite:///path or redis://host:port/db; default: sqlite on /runpod-volume, else memory",
+        "agent",
+    )
+    conversation_ttl: float = _env(
+        "CONVERSATION_TTL", float(DEFAULT_TTL_S), "float", "seconds a conversation is kept", "agent", 0
+    )
+    conversation_max_turns: int = _env(
+        "CONVERSATION_MAX_TURNS", DEFAULT_MAX_TURNS, "int", "turns kept per conversation", "agent", 0
+    )
+    # ---- HTTP server
+    api_key: str | None = _env(
+        "FISH_API_KEY", None, "path", "bearer key the HTTP server requires (and tools/api_client.py sends)", "server"
+    )
+    webui_host: str = _env("GRADIO_SERVER_NAME", "127.0.0.1", "str", "host of tools/run_webui.py", "server")
+    webui_port: int = _env("GRADIO_SERVER_PORT", 7860, "int", "port of tools/run_webui.py", "server", 1)
+    webui_share: bool = _env(
+        "GRADIO_SHARE", False, "bool", "accepted and ignored: there are no public share links", "server"
+    )
+    # ---- set by RunPod (read, never documented as user settings)
+    runpod_post_output: str | None = _env("RUNPOD_WEBHOOK_POST_OUTPUT", None, "path", "", "platform")
+    runpod_get_job: str | None = _env("RUNPOD_WEBHOOK_GET_JOB", None, "path", "", "platform")
+    runpod_realtime_port: str | None = _env("RUNPOD_REALTIME_PORT", None, "path", "", "platform")
+    runpod_api_key: str | None = _env(
+        "RUNPOD_API_KEY", None, "path", "", "platform"
+    )  # runpod/test_client.py --endpoint
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"], "")
+            raw = raw.strip() if isinstance(raw, str) else raw
+            if raw != "":
+                values[f.name] = _parse(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def one(cls, name: str, environ: Mapping[str, str] | None = None) -> Any:
+        """One setting by attribute name, without checking the others (for client tools)."""
+        f = next(f for f in fields(cls) if f.name == name)
+        raw = (os.environ if environ is None else environ).get(f.metadata["env"], "").strip()
+        return _parse(f, raw) if raw else f.default
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def default_store_url(self) -> str:
+        if self.conversation_store:
+            return self.conversation_store
+        return f"sqlite://{RUNPOD_VOLUME}/conversations.db" if os.path.isdir(RUNPOD_VOLUME) else "memory"
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    meta = f.metadata
+    name, kind = meta["env"], meta["kind"]
+    if kind in ("str", "path"):
+        return raw
+    if kind == "bool":
+        if raw.lower() in TRUE_WORDS:
+            return True
+        if raw.lower() in FALSE_WORDS:
+            return False
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
+    if kind == "choice":
+        choices = meta["choices"]
+        value = raw.upper() if choices[0].isupper() else raw.lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+        return value
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if kind == "int":
+        if not value.is_integer():
+            raise SettingsError(f"{name}={raw!r} must be a whole number")
+        value = int(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{name}={raw!r} must be a finite number")
+    if meta["minimum"] is not None and value < meta["minimum"]:
+        raise SettingsError(f"{name} must be at least {meta['minimum']:g}, got {raw}")
+    return value
+
+
+def settings_table() -> str:
+    """The documented settings as a Markdown table (docs/settings.md is checked against it)."""
+    rows = ["| variable | default | group | meaning |", "| --- | --- | --- | --- |"]
+    for f in fields(Settings):
+        meta = f.metadata
+        if meta["group"] == "platform":
+            continue
+        default = "" if f.default is None else f.default
+        if isinstance(default, bool):
+            default = "1" if default else "0"
+        rows.append(f"| `{meta['env']}` | `{default}` | {meta['group']} | {meta['doc']} |")
+    return "\n".join(rows) + "\n"
+
+
+def env_names() -> list[str]:
+    return [f.metadata["env"] for f in fields(Settings)]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The request limits every surface enforces (0 disables one); defaults are the settings' defaults."""
+
+    max_text_length: int = Settings.max_text_length
+    max_reference_bytes: int = Settings.max_reference_bytes
+    max_reference_seconds: float = Settings.max_reference_seconds
+    reference_url_timeout: float = Settings.reference_url_timeout
+    max_new_tokens: int = Settings.max_new_tokens
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        return cls.from_settings(Settings.from_env(environ))
