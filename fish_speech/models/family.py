@@ -58,7 +58,7 @@ def _prompt_builder(name: str) -> PromptBuilder:
     return PromptBuilder(p.s1_parts, None, p.s1_parts, "one generation")
 
 
-def load_codec(name: str, path: Path, device: torch.device, half: bool = False):
+def load_codec(name: str, path: Path, device: torch.device):
     """The family's codec: the modded DAC (`fish_speech.models.codecs`) when this build has it, else
     the firefly codec for 1.5 only."""
     if importlib.util.find_spec("fish_speech.models.codecs") is not None:
@@ -108,7 +108,7 @@ class ModelFamily:
         if self._codec is None:
             if not self.codec_path.is_file():
                 raise FishError(404, "codec", f"codec file not found: {self.codec_path}")
-            self._codec = load_codec(self.name, self.codec_path, self.device, self.half)
+            self._codec = load_codec(self.name, self.codec_path, self.device)
         return self._codec
 
     def generator(self, compile: bool | None = None) -> Generator:

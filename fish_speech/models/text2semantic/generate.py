@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.detect import FISH_15
 from fish_speech.models.text2semantic.loader import LanguageModel
 from fish_speech.models.text2semantic.sampling import sample, seed_everything
 
@@ -135,7 +136,7 @@ class Generator:
         self.rule = RULES[lm.family]
         self.tables = self.rule.tables(lm)
         self.head = next((t for t in self.tables if isinstance(t, MainHead)), None)
-        self.code_bias = self.tables[1] if lm.family == self.rule.family == "fish-speech-1.5" else None
+        self.code_bias = self.tables[1] if lm.family == FISH_15 else None  # 1.5: (MainHead, code bias)
         self.window = torch.zeros(1, self.n + 1, self.rule.window, dtype=torch.long, device=dev)
         self.ring = torch.zeros(1, dtype=torch.long, device=dev)  # the window column the next step overwrites
         # temperature, top_p, repetition_penalty, top_k
