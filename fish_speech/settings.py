@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from fish_speech.store.base import DEFAULT_MAX_TURNS, DEFAULT_TTL_S
-
 DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5"
 DEFAULT_AGENT_CHECKPOINT = "checkpoints/fish-agent-v0.1-3b"
 RUNPOD_VOLUME = "/runpod-volume"
@@ -127,11 +125,9 @@ class Settings:
         "agent",
     )
     conversation_ttl: float = _env(
-        "CONVERSATION_TTL", float(DEFAULT_TTL_S), "float", "seconds a conversation is kept", "agent", 0
+        "CONVERSATION_TTL", 7 * 24 * 3600.0, "float", "seconds a conversation is kept", "agent", 0
     )
-    conversation_max_turns: int = _env(
-        "CONVERSATION_MAX_TURNS", DEFAULT_MAX_TURNS, "int", "turns kept per conversation", "agent", 0
-    )
+    conversation_max_turns: int = _env("CONVERSATION_MAX_TURNS", 200, "int", "turns kept per conversation", "agent", 0)
     # ---- HTTP server
     api_key: str | None = _env(
         "FISH_API_KEY", None, "path", "bearer key the HTTP server requires (and tools/api_client.py sends)", "server"
@@ -171,10 +167,11 @@ class Settings:
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
-    def default_store_url(self) -> str:
+    def default_store_url(self, volume: str = RUNPOD_VOLUME) -> str:
+        """CONVERSATION_STORE, else a SQLite file on the RunPod network volume, else memory."""
         if self.conversation_store:
             return self.conversation_store
-        return f"sqlite://{RUNPOD_VOLUME}/conversations.db" if os.path.isdir(RUNPOD_VOLUME) else "memory"
+        return f"sqlite://{volume}/conversations.db" if os.path.isdir(volume) else "memory"
 
 
 def _parse(f: dataclasses.Field, raw: str) -> Any:

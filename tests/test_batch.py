@@ -142,10 +142,11 @@ def test_leaving_early_frees_the_slot(tiny_engine):
     assert asyncio.run(call()) == "ran between steps"
 
 
-def test_max_batch_picks_the_scheduler(tiny_engine, monkeypatch):
-    monkeypatch.delenv("MAX_BATCH", raising=False)
+def test_max_batch_picks_the_scheduler(tiny_engine):
+    from fish_speech.service.runtime import Runtime
+    from fish_speech.settings import Settings
+
     assert type(make_scheduler(tiny_engine)) is Scheduler
-    monkeypatch.setenv("MAX_BATCH", "3")
-    sched = make_scheduler(tiny_engine)
+    sched = Runtime(Settings.from_env({"MAX_BATCH": "3"}), tiny_engine).scheduler
     assert isinstance(sched, BatchScheduler) and sched.batch.max_batch == 3
     assert type(make_scheduler(None)) is Scheduler  # no engine (agent-only, or failed load): nothing to batch

@@ -20,7 +20,7 @@ from fish_speech.server.schemas import (
 )
 from fish_speech.server.wire import decode_bytes, parse_body
 from fish_speech.service import voices
-from fish_speech.service.fields import check_text, parse_fields
+from fish_speech.service.fields import check_tts_limits, parse_fields
 from fish_speech.service.tts import TTSJob, tts_events
 from fish_speech.service.voices import VoiceQuery
 
@@ -38,13 +38,6 @@ AUDIO_RESPONSES = {
 
 def _limit(request: Request) -> int:
     return request.app.state.max_request_bytes
-
-
-def check_limits(values: dict, limits, text_field: str) -> None:
-    check_text(values["text"], limits, text_field)
-    cap = limits.max_new_tokens
-    if cap and values["max_new_tokens"] > cap:
-        raise bad_input("max_new_tokens", f"must be at most {cap}, got {values['max_new_tokens']}")
 
 
 def uploaded_references(raw: dict) -> list[tuple[bytes, str]]:
@@ -90,7 +83,7 @@ async def tts(request: Request) -> Response:
     rt = request.app.state.runtime
     raw = await parse_body(request, _limit(request))
     values, _unknown = parse_fields(raw, HTTP_TTS_RULES, ignore=IGNORED_TTS_FIELDS)
-    check_limits(values, rt.limits, "text")
+    check_tts_limits(values, rt.limits, "text")
     voice = VoiceQuery(
         reference_id=values["reference_id"] or None,
         uploads=[(data, text, f"references[{i}].audio") for i, (data, text) in enumerate(uploaded_references(raw))],
@@ -129,7 +122,7 @@ async def openai_speech(request: Request) -> Response:
     if fmt not in FORMATS:
         raise bad_input("response_format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
     values["text"] = values.pop("input")
-    check_limits(values, rt.limits, "input")
+    check_tts_limits(values, rt.limits, "input")
     # a named voice never changes between requests: always cached
     voice = VoiceQuery(reference_id=_openai_voice(values.get("voice"), await voices.list_voices(rt)))
     transform = None

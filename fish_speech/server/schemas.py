@@ -73,7 +73,7 @@ VQGAN_DECODE_RULES: dict[str, Rule] = {
     "format": Rule("str", None, nullable=True, doc="omit for raw float16 PCM (upstream); or wav, mp3 ..."),
 }
 
-_KINDS = {"str": "string", "bool": "boolean", "int": "integer", "float": "number"}
+_KINDS = {"str": "string", "bool": "boolean", "int": "integer", "float": "number", "audio": "string"}
 
 
 def _rule_schema(rule: Rule) -> dict:

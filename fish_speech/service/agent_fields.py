@@ -15,7 +15,7 @@ from fish_speech.agent.memory import parse_history
 from fish_speech.agent.types import AgentRequest
 from fish_speech.errors import bad_input
 from fish_speech.service.audio_input import Fetch, audio_bytes
-from fish_speech.service.fields import TTS_RULES, Rule, check_text, parse_fields, sampling_from
+from fish_speech.service.fields import TTS_RULES, Rule, check_max_new_tokens, check_text, parse_fields, sampling_from
 from fish_speech.settings import Limits
 from fish_speech.store.conversation import validate_conversation_id
 
@@ -66,8 +66,7 @@ def parse_agent_request(
         raise bad_input("system_message", f"is longer than {text_limits.max_text_length} characters")
     if values["conversation_id"] is not None:
         validate_conversation_id(values["conversation_id"])
-    if limits.max_new_tokens and values["max_new_tokens"] > limits.max_new_tokens:
-        raise bad_input("max_new_tokens", f"must be at most {limits.max_new_tokens}")
+    check_max_new_tokens(values, limits)
     history = raw.get("history")
     history = None if history is None else parse_history(history)
 

@@ -148,10 +148,21 @@ def parse_tts(
     """`parse_fields` with `TTS_RULES` plus the cross-field and limit checks of a tts request."""
     limits = limits or Limits()
     values, unknown = parse_fields(raw, TTS_RULES, ignore)
-    check_text(values["text"], limits)
-    if limits.max_new_tokens and values["max_new_tokens"] > limits.max_new_tokens:
-        raise bad_input("max_new_tokens", f"must be at most {limits.max_new_tokens}, got {values['max_new_tokens']}")
+    check_tts_limits(values, limits)
     return values, unknown
+
+
+def check_max_new_tokens(values: Mapping[str, Any], limits: Limits) -> None:
+    """The operator's cap on `max_new_tokens` (MAX_NEW_TOKENS_LIMIT; 0: no cap)."""
+    cap = limits.max_new_tokens
+    if cap and values["max_new_tokens"] > cap:
+        raise bad_input("max_new_tokens", f"must be at most {cap}, got {values['max_new_tokens']}")
+
+
+def check_tts_limits(values: Mapping[str, Any], limits: Limits, text_field: str = "text") -> None:
+    """The limits of a tts request on every surface: the text's length and the frame cap."""
+    check_text(values["text"], limits, text_field)
+    check_max_new_tokens(values, limits)
 
 
 def sampling_from(values: Mapping[str, Any]) -> Sampling:

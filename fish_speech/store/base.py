@@ -11,10 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from fish_speech.errors import FishError
+from fish_speech.settings import Settings
 from fish_speech.store.conversation import Conversation, Message, validate_conversation_id
 
-DEFAULT_TTL_S = 7 * 24 * 3600
-DEFAULT_MAX_TURNS = 200  # messages kept per conversation (a user or an assistant message each)
+DEFAULT_TTL_S = Settings.conversation_ttl
+DEFAULT_MAX_TURNS = Settings.conversation_max_turns  # messages kept (a user or an assistant message each)
 
 
 def conflict(cid: str) -> FishError:

@@ -31,7 +31,7 @@ def chat_llm(llm_dir):
 
 @pytest.fixture()
 def cascade(chat_llm, tiny_engine, store, monkeypatch):
-    from fish_speech.engine import cascade as mod
+    from fish_speech.agent import cascade as mod
 
     monkeypatch.setattr(mod, "FRAMES_PER_CHAR", 1)  # random tts never stops: keep sentences short
     monkeypatch.setattr(mod, "MIN_FRAMES", 8)
@@ -111,11 +111,12 @@ def test_spoken_input_is_refused_by_the_text_only_backend(cascade, wav_bytes):
 
 
 def test_environment_selects_the_cascade(tiny_engine, llm_dir, monkeypatch):
-    from fish_speech.service.agent import load_agent_service
+    from fish_speech.service.runtime import Runtime
+    from fish_speech.settings import Settings
 
     monkeypatch.setenv("AGENT_BACKEND", "llm")
     monkeypatch.setenv("AGENT_LLM_PATH", str(llm_dir))
     monkeypatch.setenv("CONVERSATION_STORE", "memory")
-    assert load_agent_service(tiny_engine).engine.backend == "llm"
+    assert Runtime(Settings.from_env(), tiny_engine).load_agent().engine.backend == "llm"
     monkeypatch.delenv("AGENT_LLM_PATH")
-    assert load_agent_service(tiny_engine).error.code == 503
+    assert Runtime(Settings.from_env(), tiny_engine).load_agent().error.code == 503

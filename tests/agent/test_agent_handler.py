@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from fish_speech.service.runtime import Runtime
+from fish_speech.settings import Limits, Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = {**{i: "sem" for i in range(2, 6)}, 8: "sem", 9: "sem", 11: "end"}
 
@@ -33,9 +36,8 @@ def worker(handler_module, tiny_engine, agent_engine, script, monkeypatch):
     from fish_speech.service.agent import AgentService
 
     agent_engine.steer = script(PLAN)
-    w = handler_module.Worker(engine=tiny_engine, agent=AgentService(agent_engine))
+    w = Runtime(Settings(), engine=tiny_engine, agent=AgentService(agent_engine, Limits()))
     monkeypatch.setattr(handler_module, "WORKER", w)
-    monkeypatch.delenv("MODE", raising=False)
     return w
 
 
@@ -104,7 +106,7 @@ def test_two_jobs_of_one_conversation_share_memory(handler_module, worker):
     ],
 )
 def test_bad_inputs_fail_with_code_and_field(handler_module, worker, monkeypatch, job_input, code, field):
-    monkeypatch.setenv("AGENT_MAX_MESSAGE_CHARS", "40")
+    monkeypatch.setattr(worker.agent, "max_message_chars", 40)
     err = error_of(run(handler_module, job_input))
     assert err is not None and (err["code"], err["field"]) == (code, field), err
 
@@ -123,26 +125,23 @@ def test_unreachable_redis_is_a_503_and_the_worker_keeps_serving(handler_module,
 
 
 def test_agent_load_failure_is_a_503_for_agent_jobs_only(handler_module, tiny_engine, monkeypatch, tmp_path):
-    monkeypatch.setenv("AGENT_CHECKPOINT_PATH", str(tmp_path / "missing"))
-    monkeypatch.setenv("CONVERSATION_STORE", "memory")
-    monkeypatch.delenv("MODE", raising=False)
-    agent = handler_module.load_agent(tiny_engine)
-    monkeypatch.setattr(handler_module, "WORKER", handler_module.Worker(engine=tiny_engine, agent=agent))
+    rt = Runtime(Settings(agent_checkpoint_path=str(tmp_path / "missing"), conversation_store="memory"), tiny_engine)
+    rt.load_agent()
+    monkeypatch.setattr(handler_module, "WORKER", rt)
     err = error_of(run(handler_module, {"message": "hi"}))
     assert err["code"] == 503 and "agent mode unavailable" in err["message"]
     assert run(handler_module, {"message": "Speak.", "tts": True, "max_new_tokens": 4})[-1]["type"] == "done"
-    monkeypatch.setenv("MODE", "tts")
-    assert handler_module.load_agent(tiny_engine) is None
 
 
 def test_worker_loads_the_agent_named_by_the_environment(handler_module, tiny_engine, agent_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("AGENT_CHECKPOINT_PATH", str(agent_dir))
     monkeypatch.setenv("CONVERSATION_STORE", f"sqlite://{tmp_path}/c.db")
     monkeypatch.setenv("AGENT_MAX_REPLY_TOKENS", "6")
-    monkeypatch.delenv("MODE", raising=False)
-    agent = handler_module.load_agent(tiny_engine)
+    rt = Runtime(Settings.from_env(), tiny_engine)
+    agent = rt.load_agent()
     assert agent.engine.backend == "fish" and type(agent.engine.store).__name__ == "SQLiteStore"
-    monkeypatch.setattr(handler_module, "WORKER", handler_module.Worker(engine=tiny_engine, agent=agent))
+    assert agent.engine.voices is rt.voices  # one voice library per process
+    monkeypatch.setattr(handler_module, "WORKER", rt)
     done = run(handler_module, {"message": "hi", "conversation_id": "env-1"})[-1]
     assert done["type"] == "done" and done["timings"]["reply_tokens"] <= 6
     assert agent.engine.store.load("env-1").version == 1

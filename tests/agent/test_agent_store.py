@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fish_speech.errors import FishError
-from fish_speech.store import Message, TextPart, VQPart, default_store_url, open_store, store_from_env
+from fish_speech.settings import Settings, SettingsError
+from fish_speech.store import Message, TextPart, VQPart, open_store, store_from_settings
 
 
 def user(text):
@@ -155,10 +156,14 @@ def test_unreachable_redis_is_a_clear_503():
     s.close()
 
 
+def store_from_env(env: dict):
+    return store_from_settings(Settings.from_env(env))
+
+
 def test_backend_chosen_by_environment(tmp_path, redis_url):
     assert type(store_from_env({})).__name__ in ("MemoryStore", "SQLiteStore")
-    assert default_store_url(str(tmp_path / "missing")) == "memory"
-    assert default_store_url(str(tmp_path)) == f"sqlite://{tmp_path}/conversations.db"
+    assert Settings().default_store_url(str(tmp_path / "missing")) == "memory"
+    assert Settings().default_store_url(str(tmp_path)) == f"sqlite://{tmp_path}/conversations.db"
     s = store_from_env(
         {"CONVERSATION_STORE": f"sqlite://{tmp_path}/x.db", "CONVERSATION_TTL": "60", "CONVERSATION_MAX_TURNS": "10"}
     )
@@ -166,7 +171,9 @@ def test_backend_chosen_by_environment(tmp_path, redis_url):
     r = store_from_env({"CONVERSATION_STORE": redis_url})
     assert type(r).__name__ == "RedisStore" and r.url == redis_url
     r.close()
-    for env in ({"CONVERSATION_STORE": "postgres://x"}, {"CONVERSATION_TTL": "soon"}, {"CONVERSATION_MAX_TURNS": "-1"}):
-        with pytest.raises(FishError) as e:
+    with pytest.raises(FishError) as e:
+        store_from_env({"CONVERSATION_STORE": "postgres://x"})
+    assert e.value.field == "CONVERSATION_STORE"
+    for env in ({"CONVERSATION_TTL": "soon"}, {"CONVERSATION_MAX_TURNS": "-1"}):
+        with pytest.raises(SettingsError, match=next(iter(env))):
             store_from_env(env)
-        assert e.value.code == 500

@@ -52,7 +52,11 @@ def test_page_docs_and_health_stay_open(locked):
 def test_openai_client_sends_the_key_unchanged(locked):
     good = openai.OpenAI(base_url=f"{locked.url}/v1", api_key=KEY, max_retries=0, timeout=120)
     r = good.audio.speech.create(
-        model="tts-1", voice="narrator", input="With a key.", response_format="wav", extra_body={"max_new_tokens": 8}
+        model="tts-1",
+        voice="narrator",
+        input="With a key.",
+        response_format="wav",
+        extra_body={"max_new_tokens": 8, "seed": 3},
     )
     assert r.content[:4] == b"RIFF"
     bad = openai.OpenAI(base_url=f"{locked.url}/v1", api_key="nope", max_retries=0, timeout=30)
