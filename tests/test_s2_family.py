@@ -25,11 +25,27 @@ def test_every_family_loads_from_its_folder(tiny_checkpoints, tiny_s1_dir, tiny_
 
 def test_missing_codec_is_a_clear_error_only_when_used(tiny_s2_dir, tmp_path):
     s2 = load_family(shutil.copytree(tiny_s2_dir, tmp_path / "s2"), device="cpu")
-    with pytest.raises(FishError, match="codec"):
+    with pytest.raises(FishError, match="codec file not found"):
         s2.codec  # noqa: B018
-    (tmp_path / "s2" / "codec.pth").write_bytes(b"")
-    with pytest.raises(FishError, match="codec"):
-        load_family(tmp_path / "s2", device="cpu").codec  # noqa: B018
+
+
+def test_engine_speaks_with_every_new_family(tmp_path):
+    """Tiny S1-mini / S2-Pro folders with their codec.pth: the tts engine end to end, streamed."""
+    from fish_speech.engine.tts import TTSEngine
+    from fish_speech.engine.types import Sampling, TTSRequest
+    from fish_speech.testing.new_checkpoints import write_s1_mini, write_s2_pro
+
+    for name, write in (("openaudio-s1-mini", write_s1_mini), ("fish-audio-s2-pro", write_s2_pro)):
+        engine = TTSEngine.load(write(tmp_path / name, codec=True), device="cpu")
+        assert engine.family.name == name and engine.sample_rate == 44100
+        ref = engine.encode_reference(np.sin(np.arange(8192) / 9).astype(np.float32), 44100, "a hum")
+        assert ref.codes.shape[0] == 10
+        req = TTSRequest(text="<|speaker:0|>Hi.", references=[ref], sampling=Sampling(max_new_tokens=6, seed=1))
+        req.stream_frames = 4
+        segments = list(engine.synthesize(req))
+        frames = sum(s.codes.shape[1] for s in segments)
+        assert 1 <= frames <= 6 and segments[-1].chunk_done
+        assert sum(len(s.audio) for s in segments) == 2048 * frames  # one codec frame = 2048 samples
 
 
 def test_family_generation_runs_the_family_rules(tiny_s2_dir):

@@ -11,7 +11,6 @@ Engines and surfaces import this module only; the families' own modules stay bel
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -58,22 +57,6 @@ def _prompt_builder(name: str) -> PromptBuilder:
     return PromptBuilder(p.s1_parts, None, p.s1_parts, "one generation")
 
 
-def load_codec(name: str, path: Path, device: torch.device):
-    """The family's codec: the modded DAC (`fish_speech.models.codecs`) when this build has it, else
-    the firefly codec for 1.5 only."""
-    if importlib.util.find_spec("fish_speech.models.codecs") is not None:
-        from fish_speech.models.codecs import load_codec as load_any
-
-        return load_any(path, device=str(device))
-    if name != FISH_15:
-        raise FishError(
-            501, "codec", f"{name} speaks through the modded DAC codec ({path.name}), which this build does not include"
-        )
-    from fish_speech.models.vqgan.codec import Codec
-
-    return Codec.load(path, device=str(device))
-
-
 @dataclass
 class ModelFamily:
     name: str  # "fish-speech-1.5" | "openaudio-s1-mini" | "fish-audio-s2-pro"
@@ -108,7 +91,15 @@ class ModelFamily:
         if self._codec is None:
             if not self.codec_path.is_file():
                 raise FishError(404, "codec", f"codec file not found: {self.codec_path}")
-            self._codec = load_codec(self.name, self.codec_path, self.device)
+            from fish_speech.models.codecs import load_codec
+
+            self._codec = load_codec(self.codec_path, device=str(self.device))
+            if self._codec.n_codebooks != self.num_codebooks:
+                raise FishError(
+                    422,
+                    "codec",
+                    f"{self.codec_path} has {self._codec.n_codebooks} codebooks; {self.name} speaks {self.num_codebooks}",
+                )
         return self._codec
 
     def generator(self, compile: bool | None = None) -> Generator:
@@ -128,9 +119,7 @@ class ModelFamily:
 
     def streaming_decoder(self):
         """A causal decoder that carries codec context across pushes of codes [N, k]."""
-        if hasattr(self.codec, "streaming_decoder"):
-            return self.codec.streaming_decoder()
-        from fish_speech.models.vqgan.codec import StreamingDecoder
+        from fish_speech.models.codecs import StreamingDecoder
 
         return StreamingDecoder(self.codec)
 

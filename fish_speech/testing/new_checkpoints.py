@@ -8,7 +8,7 @@
 Tiny by default (a few MB); `--full` writes the real S1-mini shapes (1.7 GB of bf16). The tiny
 tokenizers carry the real special tokens (S1: the 15 protocol tokens + 4096 semantic tokens in
 upstream order; S2: the Qwen/Fish tokens and 4096 semantic tokens, at compact ids after the 256 byte
-tokens). The codec (`codec.pth`) is not written here.
+tokens). `codec=True` adds a tiny random modded DAC `codec.pth` (`dac_checkpoint`), as in the downloads.
 
     python -m fish_speech.testing.new_checkpoints --family s2-pro --out checkpoints/tiny-s2
 """
@@ -223,7 +223,13 @@ def random_state(model: torch.nn.Module, std: float, seed: int) -> OrderedDict:
     return state
 
 
-def write_s1_mini(directory: str | Path, full: bool = False, seed: int = 0) -> Path:
+def _codec(directory: Path, full: bool, seed: int):
+    from fish_speech.testing.dac_checkpoint import write_dac_checkpoint
+
+    write_dac_checkpoint(directory / "codec.pth", tiny=not full, seed=seed)
+
+
+def write_s1_mini(directory: str | Path, full: bool = False, seed: int = 0, codec: bool = False) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = S1_FULL_CONFIG if full else S1_TINY_CONFIG
@@ -236,10 +242,12 @@ def write_s1_mini(directory: str | Path, full: bool = False, seed: int = 0) -> P
             ModelArgs.from_dict(config, keep_head_dim=True), tokenizer.semantic_begin_id, tokenizer.semantic_end_id
         )
     torch.save(random_state(model, config["initializer_range"], seed), directory / "model.pth")
+    if codec:
+        _codec(directory, full, seed)
     return directory
 
 
-def write_s2_pro(directory: str | Path, seed: int = 0) -> Path:
+def write_s2_pro(directory: str | Path, seed: int = 0, codec: bool = False) -> Path:
     """A tiny S2-Pro folder: two shards + index, published key names."""
     from safetensors.torch import save_file
 
@@ -260,6 +268,8 @@ def write_s2_pro(directory: str | Path, seed: int = 0) -> Path:
         weight_map.update({k: file for k in keys})
     total = sum(t.numel() * t.element_size() for t in state.values())
     (directory / INDEX_FILE).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+    if codec:
+        _codec(directory, False, seed)
     return directory
 
 
@@ -269,13 +279,14 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="directory to write")
     ap.add_argument("--full", action="store_true", help="real S1-mini shapes (1.7 GB) instead of tiny")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--codec", action="store_true", help="also write a random modded DAC codec.pth")
     a = ap.parse_args(argv)
     if a.family == "s2-pro":
         if a.full:
             ap.error("--full is only written for s1-mini (S2-Pro would be 9 GB)")
-        print(write_s2_pro(a.out, a.seed))
+        print(write_s2_pro(a.out, a.seed, a.codec))
     else:
-        print(write_s1_mini(a.out, a.full, a.seed))
+        print(write_s1_mini(a.out, a.full, a.seed, a.codec))
 
 
 if __name__ == "__main__":
