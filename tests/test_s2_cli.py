@@ -52,3 +52,35 @@ def test_wrong_prompt_tokens_are_named(tiny_s2_dir, tmp_path, capsys):
     args = ["--text", "hi", "--prompt-text", "x", "--prompt-tokens", str(bad), "--checkpoint-path", str(tiny_s2_dir)]
     assert main(args + ["--device", "cpu", "--output-dir", str(tmp_path)]) != 0
     assert "[10, frames]" in capsys.readouterr().err
+
+
+def test_three_commands_end_to_end(tmp_path, speech_wav):
+    """Upstream's S2 steps on a tiny S2-Pro folder: audio -> fake.npy -> codes_0.npy -> wav."""
+    import soundfile as sf
+
+    from fish_speech.testing.new_checkpoints import write_s2_pro
+
+    ckpt = write_s2_pro(tmp_path / "s2-pro", codec=True)
+    dac = [
+        sys.executable,
+        str(ROOT / "fish_speech/models/dac/inference.py"),
+        "--checkpoint-path",
+        str(ckpt / "codec.pth"),
+    ]
+
+    def run(cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+
+    run(dac + ["-i", str(speech_wav), "-o", "fake.wav", "-d", "cpu"])
+    ref = np.load(tmp_path / "fake.npy")
+    assert ref.shape[0] == 10
+    run(
+        [sys.executable, str(SCRIPT), "--text", "<|speaker:0|>Hi.", "--prompt-text", "Hello there."]
+        + ["--prompt-tokens", "fake.npy", "--checkpoint-path", str(ckpt), "--max-new-tokens", "6", "--device", "cpu"]
+    )
+    codes = np.load(tmp_path / "codes_0.npy")
+    assert codes.shape[0] == 10 and 1 <= codes.shape[1] <= 6
+    run(dac + ["-i", "codes_0.npy", "-o", "out.wav", "-d", "cpu"])
+    audio, rate = sf.read(tmp_path / "out.wav")
+    assert rate == 44100 and len(audio) == 2048 * codes.shape[1]
