@@ -22,8 +22,8 @@ from fish_speech.engine.types import Reference, Sampling, TTSRequest
 from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
 from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import load_language_model
+from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
 from fish_speech.models.vqgan.codec import Codec, StreamingDecoder
-from fish_speech.prompt import chunk_prompt, system_prompt
 
 pytestmark = pytest.mark.cuda
 CUDA = torch.device("cuda")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from fish_speech.engine.scheduler import make_scheduler
 from fish_speech.errors import FishError
-from fish_speech.models.vqgan.codec import CHECKPOINT_FILE
 from fish_speech.settings import Limits, Settings, SettingsError
 from fish_speech.voices.encode import VoiceEncoder
 from fish_speech.voices.library import ReferenceLibrary
@@ -50,15 +49,18 @@ class Runtime:
         except SettingsError as err:
             log.error("misconfigured: %s", err)
             return cls(error=FishError(503, None, f"worker misconfigured: {err}"), **kwargs)
-        codec = settings.codec_path or str(Path(settings.checkpoint_path) / CHECKPOINT_FILE)
         try:
             from fish_speech.engine.tts import TTSEngine
 
             t0 = time.perf_counter()
             engine = TTSEngine.load(
-                settings.checkpoint_path, codec, device=settings.device, half=settings.half, compile=settings.compile
+                settings.checkpoint_path,
+                settings.codec_path,  # None: the family's codec file beside the weights
+                device=settings.device,
+                half=settings.half,
+                compile=settings.compile,
             )
-            log.info("models loaded in %.1f s on %s", time.perf_counter() - t0, engine.device)
+            log.info("%s loaded in %.1f s on %s", engine.family.name, time.perf_counter() - t0, engine.device)
         except Exception as err:  # noqa: BLE001 - reported to every job instead
             log.exception("loading the models failed")
             error = FishError(503, None, f"models not loaded: {type(err).__name__}: {err}")

@@ -473,15 +473,14 @@ def test_model_settings_come_from_the_environment(handler_module, monkeypatch, t
     for name in ("LLAMA_CHECKPOINT_PATH", "DECODER_CHECKPOINT_PATH", "DEVICE", "HALF", "COMPILE", "MODE"):
         monkeypatch.delenv(name, raising=False)
     handler_module.load_worker()
-    codec_file = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
     default = Path("checkpoints") / "fish-speech-1.5"
-    assert calls[-1] == (str(default), str(default / codec_file), None, False, False)
+    assert calls[-1] == (str(default), "None", None, False, False)  # None: the family finds its codec
     monkeypatch.setenv("LLAMA_CHECKPOINT_PATH", str(tmp_path / "lm"))
     monkeypatch.setenv("DEVICE", "cpu")
     monkeypatch.setenv("HALF", "true")
     monkeypatch.setenv("COMPILE", "1")
     broken = handler_module.load_worker()
-    assert calls[-1] == (str(tmp_path / "lm"), str(tmp_path / "lm" / codec_file), "cpu", True, True)
+    assert calls[-1] == (str(tmp_path / "lm"), "None", "cpu", True, True)
     assert broken.error.code == 503 and "stop here" in broken.error.message
     monkeypatch.setenv("DECODER_CHECKPOINT_PATH", str(tmp_path / "codec.pth"))
     handler_module.load_worker()
