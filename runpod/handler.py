@@ -1,11 +1,8 @@
 """RunPod serverless worker for Fish Speech: clone a voice from reference audio and speak text.
 
-An adapter only: read the job -> call the service (fish_speech.service) -> shape its events as chunk
-objects (fish_speech.service.output). Every job yields chunks; the last one is always the `done`
-summary, and a failure is a yielded `{"error": <JSON text>}`, which the SDK turns into a FAILED job.
-Every worker serves both modes: MODE (`tts` default, or `agent`) is the mode of a job without a `tts`
-flag; the agent model loads on the first agent job unless AGENT_PRELOAD is set.
-See runpod/README.md for the API and fish_speech/settings.py for every setting.
+An adapter: read the job -> call the service (fish_speech.service) -> yield its events as chunk objects,
+the last one the `done` summary, or one `{"error": <JSON text>}` (a FAILED job). Every worker serves both
+modes (MODE is the default of a job without a `tts` flag). API: runpod/README.md; settings: docs/settings.md.
 """
 
 from __future__ import annotations
@@ -67,18 +64,11 @@ def tts_job(job: dict, raw: dict, rt: Runtime):
         uploads=[(audio, values["reference_text"] or "", "system_audio")] if audio else [],
         use_cache=values["use_memory_cache"],
     )
-    return tts_events(
-        rt,
-        TTSJob(
-            values,
-            voice,
-            # frames per audio piece: small for a low first-audio latency, larger when only progress needs them
-            stream_frames=s.stream_frames if streaming else s.progress_frames,
-            fetch=runpod_io.fetcher(s),
-            progress=None if streaming else runpod_io.progress_hook(job, s),
-            progress_interval=s.progress_interval,
-        ),
-    )
+    # frames per audio piece: small for an early first audio, larger when only progress needs them
+    frames = s.stream_frames if streaming else s.progress_frames
+    progress = None if streaming else runpod_io.progress_hook(job, s)
+    job = TTSJob(values, voice, frames, runpod_io.fetcher(s), progress, s.progress_interval)
+    return tts_events(rt, job)
 
 
 async def agent_job(job: dict, raw: dict, rt: Runtime):

@@ -95,7 +95,7 @@ def _request(text, seed, stream_frames=4, temperature=0.7):
 def _serve(sched, requests, stop_after=None):
     async def one(req, limit):
         segs = []
-        async for seg in sched.stream(sched.engine.synthesize, req):
+        async for seg in sched.synthesize(sched.engine, req):
             segs.append(seg)
             if limit is not None and len(segs) >= limit:
                 break

@@ -35,12 +35,16 @@ class Scheduler:
         while True:
             self._jobs.get()()
 
-    def _submit(self, ch: "_Channel", fn, args, kwargs):
+    def _submit(self, ch: "_Channel", fn, args, kwargs, batchable: bool = False):
         self._jobs.put(lambda: _work(self, ch, fn, args, kwargs))
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args, **kwargs) -> "JobStream":
         """Queue `fn(*args, **kwargs)`; iterate the result with `async for`. Must be called in a running loop."""
         return JobStream(self, fn, args, kwargs)
+
+    def synthesize(self, engine, request) -> "JobStream":
+        """The segments of `engine.synthesize(request)`; a `BatchScheduler` runs it in a batch slot."""
+        return JobStream(self, engine.synthesize, (request,), {}, batchable=True)
 
     async def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
         def once():
@@ -89,12 +93,12 @@ def _work(sched: Scheduler, ch: _Channel, fn, args, kwargs):
 class JobStream:
     """Async iterator over one queued job. Dropping it (break, cancel, garbage) stops the job."""
 
-    def __init__(self, sched: Scheduler, fn, args, kwargs):
+    def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False):
         self._ch = ch = _Channel()
         self._done = False
         with sched._lock:
             sched._pending += 1
-        sched._submit(ch, fn, args, kwargs)
+        sched._submit(ch, fn, args, kwargs, batchable)
 
     def __aiter__(self):
         return self
@@ -156,8 +160,8 @@ class BatchScheduler(Scheduler):
         self._running: list[_BatchJob] = []
         super().__init__(name)
 
-    def _submit(self, ch, fn, args, kwargs):
-        if fn == self.engine.synthesize:  # bound methods compare by object and function
+    def _submit(self, ch, fn, args, kwargs, batchable: bool = False):
+        if batchable and getattr(fn, "__self__", None) is self.engine:
             self._jobs.put(_BatchJob(ch, fn, args, kwargs))
         else:
             super()._submit(ch, fn, args, kwargs)

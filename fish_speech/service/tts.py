@@ -59,7 +59,7 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     sink = AudioSink(values["format"], rt.engine.sample_rate, streaming)
     first_audio, last_report = None, start
     try:
-        async with aclosing(rt.scheduler.stream(rt.engine.synthesize, request)) as segments:
+        async with aclosing(rt.scheduler.synthesize(rt.engine, request)) as segments:
             async for seg in segments:
                 if not seg.audio.size:
                     continue

@@ -23,8 +23,8 @@ import argparse
 
 import numpy as np
 
-from fish_speech.cli import load_codes, run_cli
 from fish_speech.errors import FishError
+from fish_speech.models.cli import load_codes, run_cli
 from fish_speech.models.vqgan.inference import read_audio
 
 DEFAULT_CHECKPOINT = "checkpoints/openaudio-s1-mini/codec.pth"

@@ -25,8 +25,8 @@ if __name__ == "__main__" and not __package__:
 
 import numpy as np
 
-from fish_speech.cli import load_codes, run_cli
 from fish_speech.errors import FishError
+from fish_speech.models.cli import load_codes, run_cli
 
 DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5"
 
