@@ -70,6 +70,8 @@ async def parse_body(request: Request, limit: int) -> dict:
             data = json.loads(raw)
         except ValueError as exc:
             raise FishError(400, None, f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise FishError(400, None, "body is nested too deeply") from None
     else:
         raise FishError(
             415, "content-type", f"unsupported content type {kind!r}; use application/json or application/msgpack"

@@ -15,7 +15,15 @@ from fish_speech.agent.memory import parse_history
 from fish_speech.agent.types import AgentRequest
 from fish_speech.errors import bad_input
 from fish_speech.service.audio_input import Fetch, audio_bytes
-from fish_speech.service.fields import TTS_RULES, Rule, check_max_new_tokens, check_text, parse_fields, sampling_from
+from fish_speech.service.fields import (
+    TTS_RULES,
+    Rule,
+    check_max_new_tokens,
+    check_reference_text,
+    check_text,
+    parse_fields,
+    sampling_from,
+)
 from fish_speech.settings import Limits
 from fish_speech.store.conversation import validate_conversation_id
 
@@ -67,6 +75,7 @@ def parse_agent_request(
     if values["conversation_id"] is not None:
         validate_conversation_id(values["conversation_id"])
     check_max_new_tokens(values, limits)
+    check_reference_text(values["reference_text"], limits)
     history = raw.get("history")
     history = None if history is None else parse_history(history)
 
