@@ -150,6 +150,13 @@ class Settings:
     conversation_ttl: float = _env(
         "CONVERSATION_TTL", 7 * 24 * 3600.0, "float", "seconds a conversation is kept", "agent", 0
     )
+    conversation_secret: str | None = _env(
+        "CONVERSATION_SECRET",
+        None,
+        "path",
+        "key for conversation tokens; default: one kept in the store (memory: per process)",
+        "agent",
+    )
     conversation_max_turns: int = _env("CONVERSATION_MAX_TURNS", 200, "int", "turns kept per conversation", "agent", 0)
     # ---- HTTP server
     api_key: str | None = _env(

@@ -34,6 +34,9 @@ AGENT_RULES: dict[str, Rule] = {
     "system_audio": Rule("audio", None, nullable=True, doc="the voice to answer in (base64 audio file)"),
     "reference_text": Rule("str", "", nullable=True, doc="transcript of system_audio (llm backend)"),
     "conversation_id": Rule("str", None, nullable=True, doc="keep the conversation on the server"),
+    "conversation_token": Rule(
+        "str", None, nullable=True, doc="the token the conversation's first turn returned (later turns need it)"
+    ),
     "streaming": Rule("bool", True, doc="send text and audio chunks as they are produced"),
     "format": TTS_RULES["format"],
     "return_codes": Rule("bool", False, doc="add the VQ codes (`parts`) to every entry of the done history"),
