@@ -162,6 +162,20 @@ class Settings:
     api_key: str | None = _env(
         "FISH_API_KEY", None, "path", "bearer key the HTTP server requires (and tools/api_client.py sends)", "server"
     )
+    allowed_hosts: str = _env(
+        "ALLOWED_HOSTS",
+        "",
+        "str",
+        "without a key: Host names served besides localhost (comma-separated; * = any)",
+        "server",
+    )
+    allowed_origins: str = _env(
+        "ALLOWED_ORIGINS",
+        "",
+        "str",
+        "without a key: browser origins allowed besides the server's own (comma-separated)",
+        "server",
+    )
     webui_host: str = _env("GRADIO_SERVER_NAME", "127.0.0.1", "str", "host of tools/run_webui.py", "server")
     webui_port: int = _env("GRADIO_SERVER_PORT", 7860, "int", "port of tools/run_webui.py", "server", 1)
     webui_share: bool = _env(

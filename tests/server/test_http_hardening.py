@@ -136,3 +136,44 @@ def test_symlinked_folders_are_not_listed_or_walked(http, hard, tmp_path):
         expect(http.post("/v1/tts", json={"text": "hi", "reference_id": "linked"}), 400, "reference_id")
     finally:
         link.unlink()
+
+
+# ---- 10: a keyless server is not a cross-site target ---------------------------------------------------
+def test_keyless_server_refuses_foreign_origins_and_hosts(http, hard, clip):
+    before = http.get("/v1/references").json()["reference_ids"]
+    with open(clip, "rb") as f:  # the multipart form a page elsewhere can post without a preflight
+        r = http.post(
+            "/v1/references",
+            data={"id": "narrator", "text": "pwned"},
+            files={"audio": ("v.wav", f, "audio/wav")},
+            headers={"Origin": "http://attacker.example"},
+        )
+    expect(r, 403, "origin")
+    assert (hard[1] / "references" / "narrator" / "narrator.lab").read_text() == REF_TEXT
+    expect(http.post("/v1/tts", json={"text": "hi"}, headers={"Host": "attacker.example:80"}), 403, "host")
+    expect(http.get("/v1/references", headers={"Host": "rebind.attacker.example"}), 403, "host")
+    # no content type (a cross-site fetch without preflight) on a JSON route
+    body = b'{"text": "hi", "max_new_tokens": 2}'
+    expect(http.post("/v1/tts", content=body, headers={"content-type": ""}), 415, "content-type")
+    expect(http.post("/v1/tts", content=body, headers={"content-type": "text/plain"}), 415, "content-type")
+    # the server's own page (same origin) and local tools keep working
+    own = {"Origin": hard[0].url}
+    assert http.post("/v1/tts", json={"text": "hi", "max_new_tokens": 2}, headers=own).status_code == 200
+    assert http.get("/v1/health", headers={"Host": f"localhost:{hard[0].port}"}).status_code == 200
+    assert http.get("/v1/references").json()["reference_ids"] == before
+
+
+def test_allow_lists_open_named_hosts_and_origins(hard, tmp_path):
+    root = hard[1]
+    port = free_port()
+    env = {**LIMITS, "ALLOWED_HOSTS": "tts.example.com", "ALLOWED_ORIGINS": "https://app.example.com"}
+    proc = ServerProcess(
+        "tools.api_server", ["--listen", f"127.0.0.1:{port}", *model_args(root)], cwd=root, env=env, port=port
+    )
+    try:
+        ok = {"Host": "tts.example.com", "Origin": "https://app.example.com"}
+        assert httpx.get(f"{proc.url}/v1/references", headers=ok).status_code == 200
+        bad = httpx.get(f"{proc.url}/v1/references", headers={"Origin": "https://evil.example.com"})
+        assert bad.status_code == 403
+    finally:
+        proc.stop()
