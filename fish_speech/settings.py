@@ -82,7 +82,7 @@ class Settings:
         "MAX_REFERENCE_SECONDS", 90.0, "float", "seconds of one reference audio", "limits", 0
     )
     reference_url_timeout: float = _env(
-        "REFERENCE_URL_TIMEOUT", 20.0, "float", "seconds to download a reference URL", "limits", 0
+        "REFERENCE_URL_TIMEOUT", 20.0, "float", "seconds for the whole download of a reference URL", "limits", 0
     )
     max_new_tokens: int = _env(
         "MAX_NEW_TOKENS_LIMIT", 4096, "int", "largest `max_new_tokens` a request may ask for", "limits", 0

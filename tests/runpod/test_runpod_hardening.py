@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import http.server
+import threading
+import time
 
 import pytest
 from runpod_testkit import configure, error_of, run_job
@@ -118,3 +121,39 @@ def test_reference_total_size_is_checked_before_decoding(handler_module, worker,
     err = failed(run_job(handler_module, tts(system_audio=junk)))
     assert (err["code"], err["field"]) == (413, "references")
     assert "MAX_REFERENCES_BYTES" in err["message"]
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Announces 100 kB of audio, then sends one byte every 0.2 s."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            for _ in range(100000):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+
+def test_a_trickling_url_is_bounded_by_the_whole_timeout(handler_module, worker, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        configure(monkeypatch, worker, allow_http_audio_urls=True, reference_url_timeout=1.0)
+        monkeypatch.setenv("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS", "1")
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow.wav"
+        started = time.monotonic()
+        err = failed(run_job(handler_module, tts(system_audio=url)))
+        assert time.monotonic() - started < 4  # each read is quick: only a whole-download bound stops it
+        assert (err["code"], err["field"]) == (400, "system_audio")
+        assert "REFERENCE_URL_TIMEOUT" in err["message"]
+    finally:
+        server.shutdown()
