@@ -53,8 +53,7 @@ RUN if [ "$DOWNLOAD_AGENT_WEIGHTS" = "true" ]; then \
 COPY . .
 RUN chmod +x /app/entrypoint.sh
 
-ENV MODE=agent \
-    LLAMA_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5 \
+ENV LLAMA_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5 \
     DECODER_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth \
     AGENT_CHECKPOINT_PATH=/app/checkpoints/fish-agent-v0.1-3b \
     AGENT_HF_REPO=${AGENT_HF_REPO} \

@@ -5,7 +5,7 @@
 #                                            # of ./test_input.json when no RunPod queue is set)
 #   ./entrypoint.sh --rp_serve_api           # the SDK's local HTTP test server
 #
-# Environment: MODE (agent|tts, default agent), LLAMA_CHECKPOINT_PATH, DECODER_CHECKPOINT_PATH,
+# Environment: MODE (tts|agent, default tts), AGENT_PRELOAD, LLAMA_CHECKPOINT_PATH, DECODER_CHECKPOINT_PATH,
 # DOWNLOAD_CHECKPOINTS (true|false, default true), HF_REPO (default fishaudio/fish-speech-1.5),
 # AGENT_CHECKPOINT_PATH / AGENT_HF_REPO (agent mode, default fishaudio/fish-agent-v0.1-3b),
 # PYTHON (default python). Arguments are passed to the handler unchanged.
@@ -14,9 +14,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYTHON:-python}"
 
-export MODE="${MODE:-agent}"
-case "$MODE" in
-  agent|tts) ;;
+case "${MODE:-tts}" in  # the worker's settings hold the default (tts); every worker serves both modes
+  agent|tts|AGENT|TTS) ;;
   *) echo "entrypoint: MODE must be 'agent' or 'tts', not '$MODE'" >&2; exit 2 ;;
 esac
 
@@ -66,9 +65,10 @@ if [ -n "$(missing)" ]; then
   fi
 fi
 
-# Agent mode with the fish-agent model needs its own checkpoint; without it tts jobs still work
-# and agent jobs fail with a clear 503, so this is a warning, not a stop.
-if [ "$MODE" = agent ] && [ "${AGENT_BACKEND:-fish}" = fish ]; then
+# The fish-agent model loads (and downloads) on the first agent job; only AGENT_PRELOAD fetches it
+# here. Without it tts jobs still work and agent jobs fail with a clear 503: a warning, not a stop.
+case "${AGENT_PRELOAD:-false}" in 1|true|yes|on) preload=1 ;; *) preload=0 ;; esac
+if [ "$preload" = 1 ] && [ "${AGENT_BACKEND:-fish}" = fish ]; then
   export AGENT_CHECKPOINT_PATH="${AGENT_CHECKPOINT_PATH:-$HERE/checkpoints/fish-agent-v0.1-3b}"
   if [ ! -f "$AGENT_CHECKPOINT_PATH/model.pth" ] || [ ! -f "$AGENT_CHECKPOINT_PATH/config.json" ]; then
     download "${AGENT_HF_REPO:-fishaudio/fish-agent-v0.1-3b}" "$AGENT_CHECKPOINT_PATH"
@@ -78,5 +78,5 @@ or AGENT_BACKEND=llm with AGENT_LLM_PATH, or MODE=tts." >&2
   fi
 fi
 
-echo "entrypoint: MODE=$MODE, model $LLAMA_CHECKPOINT_PATH, codec $DECODER_CHECKPOINT_PATH" >&2
+echo "entrypoint: MODE=${MODE:-tts}, model $LLAMA_CHECKPOINT_PATH, codec $DECODER_CHECKPOINT_PATH" >&2
 exec "$PYTHON" -u "$HERE/runpod/handler.py" "$@"

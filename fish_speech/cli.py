@@ -26,8 +26,11 @@ def run_cli(work: Callable[[], object]) -> int:
     return 0
 
 
-def load_codes(path: Path, field: str = "codes", num_codebooks: int = 8) -> np.ndarray:
-    """Read an int [8, T] codes file written by the codec (values 0..999)."""
+def load_codes(path: Path, field: str = "codes", num_codebooks: int = 8, codebook_sizes=None) -> np.ndarray:
+    """Read an int [num_codebooks, T] codes file written by a codec.
+
+    Values must be 0..999 (the firefly codec), or 0..size-1 per row when `codebook_sizes`
+    is given (a codec's `codebook_sizes`, e.g. 4096 then nine 1024 for the modded DAC)."""
     path = Path(path)
     if not path.is_file():
         raise FishError(404, field, f"file not found: {path}")
@@ -43,6 +46,15 @@ def load_codes(path: Path, field: str = "codes", num_codebooks: int = 8) -> np.n
             field,
             f"{path} must hold integer codes of shape [{num_codebooks}, T], got {codes.dtype} {list(codes.shape)}",
         )
-    if codes.size and (codes.min() < 0 or codes.max() > 999):
-        raise FishError(400, field, f"{path} has codes outside 0..999 (min {codes.min()}, max {codes.max()})")
+    if codebook_sizes is None:
+        if codes.size and (codes.min() < 0 or codes.max() > 999):
+            raise FishError(400, field, f"{path} has codes outside 0..999 (min {codes.min()}, max {codes.max()})")
+        return codes
+    for row, size in enumerate(codebook_sizes):
+        if codes.shape[1] and (codes[row].min() < 0 or codes[row].max() >= size):
+            raise FishError(
+                400,
+                field,
+                f"{path} row {row} has codes outside 0..{size - 1} (min {codes[row].min()}, max {codes[row].max()})",
+            )
     return codes

@@ -98,3 +98,72 @@ def upload_hook(job: dict, settings: Settings):
         return await asyncio.to_thread(put, data, fmt)
 
     return upload
+
+
+AGENT_FILES = ("config.json", "model.pth")
+
+
+def ensure_agent_weights(settings: Settings) -> None:
+    """Fetch the fish-agent weights on the first agent job when they are missing (DOWNLOAD_CHECKPOINTS,
+    AGENT_HF_REPO; a gated repository reads HF_TOKEN). Only the fish backend has weights of its own."""
+    from pathlib import Path
+
+    folder = Path(settings.agent_checkpoint_path)
+    if settings.agent_backend != "fish" or all((folder / f).is_file() for f in AGENT_FILES):
+        return
+    if not settings.download_checkpoints:
+        raise FishError(503, "AGENT_CHECKPOINT_PATH", f"no fish-agent checkpoint at {folder} (downloads are off)")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise FishError(503, "AGENT_CHECKPOINT_PATH", "huggingface_hub is not installed to fetch the agent") from None
+    try:
+        snapshot_download(repo_id=settings.agent_hf_repo, local_dir=str(folder))
+    except Exception as err:  # network, auth, disk: one clear reason for every agent job
+        raise FishError(503, "AGENT_CHECKPOINT_PATH", f"downloading {settings.agent_hf_repo} failed: {err}") from None
+
+
+# ---- the local one-shot run (`python runpod/handler.py` outside RunPod)
+def read_test_job(test_input: str | None, default_file: str = "test_input.json") -> dict:
+    """The job of a local run: --test_input JSON, else ./test_input.json."""
+    import json
+    from pathlib import Path
+
+    if test_input is None:
+        path = Path(default_file)
+        if not path.is_file():
+            raise bad_input("test_input", f"no job to run: pass --test_input JSON or put {default_file} here")
+        test_input, where = path.read_text(encoding="utf-8"), str(path)
+    else:
+        where = "--test_input"
+    try:
+        job = json.loads(test_input)
+    except ValueError as err:
+        raise bad_input("test_input", f"{where} is not valid JSON: {err}") from None
+    if not isinstance(job, dict) or not isinstance(job.get("input"), dict):
+        raise bad_input("test_input", f'{where} must be a JSON object with an "input" object')
+    job.setdefault("id", "local_test")
+    return job
+
+
+def save_local_result(job: dict, chunks: list[dict], output: str | None) -> int:
+    """Print the run's summary as JSON and write its audio file (real sizes in a WAV header)."""
+    import base64
+    import json
+    import sys
+    from pathlib import Path
+
+    from fish_speech.audio import finalize_wav
+
+    if chunks and chunks[-1].get("error"):
+        print(f"error: job {job['id']} failed: {chunks[-1]['error']}", file=sys.stderr)
+        return 1
+    done = chunks[-1]
+    result = {"status": "COMPLETED", "items": len(chunks), "done": {k: v for k, v in done.items() if k != "audio"}}
+    parts = [c["audio"] for c in chunks if c.get("type") == "audio"] or [done.get("audio") or ""]
+    if any(parts):  # not when the file went to a bucket (done.audio_url)
+        path = Path(output or f"test_output.{done['format']}")
+        path.write_bytes(finalize_wav(b"".join(base64.b64decode(p) for p in parts)))
+        result["audio_file"] = str(path)
+    print(json.dumps(result))
+    return 0

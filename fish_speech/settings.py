@@ -51,7 +51,27 @@ class Settings:
     )
     # ---- worker
     mode: str = _env(
-        "MODE", "agent", "choice", "the worker's mode for jobs without a `tts` flag", "worker", None, ("agent", "tts")
+        "MODE",
+        "tts",
+        "choice",
+        "mode of a job without a `tts` flag (every worker serves both)",
+        "worker",
+        None,
+        ("tts", "agent"),
+    )
+    agent_preload: bool = _env(
+        "AGENT_PRELOAD", False, "bool", "load the agent model at start-up, not on the first agent job", "worker"
+    )
+    download_checkpoints: bool = _env(
+        "DOWNLOAD_CHECKPOINTS",
+        True,
+        "bool",
+        "download missing weights from Hugging Face (entrypoint, first agent job)",
+        "worker",
+    )
+    hf_repo: str = _env("HF_REPO", "fishaudio/fish-speech-1.5", "str", "repository of the tts weights", "worker")
+    agent_hf_repo: str = _env(
+        "AGENT_HF_REPO", "fishaudio/fish-agent-v0.1-3b", "str", "repository of the fish-agent weights", "worker"
     )
     max_concurrency: int = _env("MAX_CONCURRENCY", 1, "int", "jobs one worker takes at once", "worker", 1)
     stream_frames: int = _env(

@@ -3,7 +3,8 @@
 An adapter only: read the job -> call the service (fish_speech.service) -> shape its events as chunk
 objects (fish_speech.service.output). Every job yields chunks; the last one is always the `done`
 summary, and a failure is a yielded `{"error": <JSON text>}`, which the SDK turns into a FAILED job.
-Modes: MODE (`agent` default, or `tts`); a request's `tts` flag overrides it per job.
+Every worker serves both modes: MODE (`tts` default, or `agent`) is the mode of a job without a `tts`
+flag; the agent model loads on the first agent job unless AGENT_PRELOAD is set.
 See runpod/README.md for the API and fish_speech/settings.py for every setting.
 """
 
@@ -11,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import json
+import functools
 import logging
 import sys
 from contextlib import aclosing
-from pathlib import Path
 
 import runpod  # the SDK (this folder is not a package, so it cannot shadow it)
 from fish_speech import runpod_io
@@ -42,12 +41,16 @@ async def get_worker() -> Runtime:
 
 
 def load_worker(settings: Settings | None = None) -> Runtime:
+    """The process's runtime; a misconfiguration or load failure makes every job a clear 503."""
     try:
         settings = settings or Settings.from_env()
     except SettingsError as err:
         log.error("worker misconfigured: %s", err)
         return Runtime(error=FishError(503, None, f"worker misconfigured: {err}"))
-    return Runtime.load(settings, with_agent=settings.mode == "agent")
+    rt = Runtime.load(settings, with_agent=settings.agent_preload)
+    if rt.agent is None and rt.error is None:
+        log.info("agent mode: the model loads on the first agent job (AGENT_PRELOAD=1 loads it at start-up)")
+    return rt
 
 
 def tts_job(job: dict, raw: dict, rt: Runtime):
@@ -78,13 +81,14 @@ def tts_job(job: dict, raw: dict, rt: Runtime):
     )
 
 
-def agent_job(job: dict, raw: dict, rt: Runtime):
+async def agent_job(job: dict, raw: dict, rt: Runtime):
     rt.check_ready()
-    if rt.agent is None:
-        raise FishError(
-            503, "tts", 'agent mode is not available in this worker; send "tts": true or start it with MODE=agent'
-        )
-    return rt.agent.events(raw, rt.scheduler)
+    # every worker serves both modes: the agent model loads on the first agent job unless preloaded
+    agent = rt.agent or await asyncio.to_thread(
+        rt.ensure_agent, functools.partial(runpod_io.ensure_agent_weights, rt.settings)
+    )
+    async for event in agent.events(raw, rt.scheduler):
+        yield event
 
 
 def pick_mode(raw: dict, default: str) -> str:
@@ -105,7 +109,7 @@ async def handler(job: dict):
         rt = await get_worker()
         rt.check_ready()
         mode = pick_mode(raw, rt.settings.mode)
-        events = (tts_job if mode == "tts" else agent_job)(job, raw, rt)
+        events = tts_job(job, raw, rt) if mode == "tts" else agent_job(job, raw, rt)
         size = rt.settings.audio_chunk_bytes
         upload = runpod_io.upload_hook(job, rt.settings) if mode == "tts" else None
         async with aclosing(as_chunks(events, size, inline_limit=size, upload=upload)) as chunks:
@@ -124,27 +128,8 @@ def max_concurrency(current: int = 1) -> int:
     return WORKER.settings.max_concurrency if WORKER is not None else 1
 
 
-# --------------------------------------------------------------------------- local one-shot
 async def collect(job: dict) -> list[dict]:
     return [chunk async for chunk in handler(job)]
-
-
-def run_local(job: dict, output: str | None) -> int:
-    """Run one job for real (the SDK's own test mode never iterates a generator); write its audio."""
-    job.setdefault("id", "local_test")
-    chunks = asyncio.run(collect(job))
-    if chunks and chunks[-1].get("error"):
-        print(f"Job {job['id']} FAILED: {chunks[-1]['error']}", file=sys.stderr)
-        return 1
-    done = chunks[-1]
-    result = {"status": "COMPLETED", "items": len(chunks), "done": {k: v for k, v in done.items() if k != "audio"}}
-    parts = [c["audio"] for c in chunks if c.get("type") == "audio"] or [done.get("audio") or ""]
-    if any(parts):  # not when the file went to a bucket (done.audio_url)
-        path = Path(output or f"test_output.{done['format']}")
-        path.write_bytes(b"".join(base64.b64decode(p) for p in parts))
-        result["audio_file"] = str(path)
-    print(json.dumps(result))
-    return 0
 
 
 def main() -> None:
@@ -155,27 +140,21 @@ def main() -> None:
     try:
         settings = Settings.from_env()
     except SettingsError as err:
-        settings = None
-        logging.basicConfig(level="INFO")
-        log.error("worker misconfigured: %s", err)
+        settings = None  # every job will fail with a 503 naming the variable
+        print(f"error: worker misconfigured: {err}", file=sys.stderr)
     level = settings.log_level if settings else "INFO"
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     log.info("fish speech worker: MODE=%s, runpod %s", settings.mode if settings else "?", runpod.__version__)
-    serving = "--rp_serve_api" in sys.argv or (settings and settings.runpod_realtime_port)
-    job = None
-    if not serving and (args.test_input or not (settings and settings.runpod_get_job)):
-        if args.test_input:
-            job = json.loads(args.test_input)
-        elif Path("test_input.json").is_file():
-            job = json.loads(Path("test_input.json").read_text(encoding="utf-8"))
-        else:
-            sys.exit("no job to run: pass --test_input JSON or put test_input.json in the current directory")
-        if not isinstance(job, dict) or not isinstance(job.get("input"), dict):
-            sys.exit('the test job must be a JSON object with an "input" object')
+    local = not ("--rp_serve_api" in sys.argv or (settings and settings.runpod_realtime_port))
+    local = local and bool(args.test_input or not (settings and settings.runpod_get_job))
+    try:
+        job = runpod_io.read_test_job(args.test_input) if local else None
+    except FishError as err:
+        sys.exit(f"error: {err}")
     global WORKER
-    WORKER = load_worker(settings) if settings else load_worker()
-    if job is not None:
-        sys.exit(run_local(job, args.output))
+    WORKER = load_worker(settings)
+    if job is not None:  # the SDK's own test mode never iterates a generator: run it for real
+        sys.exit(runpod_io.save_local_result(job, asyncio.run(collect(job)), args.output))
     runpod.serverless.start(
         {"handler": handler, "return_aggregate_stream": True, "concurrency_modifier": max_concurrency}
     )

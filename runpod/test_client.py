@@ -20,6 +20,7 @@ from pathlib import Path
 from runpod.endpoint.runner import RunPodClient
 
 import runpod
+from fish_speech.audio.encode import finalize_wav
 from fish_speech.settings import Settings
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -144,7 +145,8 @@ class Sink:
 
     def close(self):
         if self.file is not None:
-            self.file.close()
+            self.file.close()  # a streamed WAV gets its real sizes, so players see its length
+            self.path.write_bytes(finalize_wav(self.path.read_bytes()))
         if self.texts:
             print()
         elif self.done and self.done.get("text"):  # agent mode without streamed text
@@ -201,8 +203,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
+LOCAL_WAIT_S = 3.0  # how long --local looks for a listening worker before saying so
+
+
+def local_worker_listening(url: str, wait_s: float = LOCAL_WAIT_S) -> bool:
+    """True once something accepts connections at `url` (tried for `wait_s` seconds)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.25)
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
+    try:
+        job = build_input(a)
+    except OSError as err:  # an audio or history file that cannot be read
+        print(f"error: cannot read {err.filename}: {err.strerror}", file=sys.stderr)
+        return 2
+    if a.local and not local_worker_listening(a.url):
+        print(
+            f"error: no worker is listening at {a.url} (tried for {LOCAL_WAIT_S:g} s); start one with "
+            "`python runpod/handler.py --rp_serve_api` or pass --url",
+            file=sys.stderr,
+        )
+        return 1
     runpod.api_key = a.api_key or "local"
     if a.local:
         runpod.endpoint_url_base = a.url.rstrip("/")
@@ -210,7 +245,6 @@ def main(argv=None) -> int:
         runpod.endpoint_url_base = a.base_url.rstrip("/")
     client = RunPodClient()
     sink = Sink(Path(a.output or f"output.{a.format}"))
-    job = build_input(a)
     started = time.monotonic()
     try:
         body = (

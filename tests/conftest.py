@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,23 @@ SPEECH_TEXT = "Hello there. This is a short test of the speech system."
 # 10-50x on small convs when the cores are shared). Subprocesses keep their own default.
 import torch  # noqa: E402
 
+from tests.requires import need_tool  # noqa: E402
+
 torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "compile: a torch.compile test (slow on CPU); .ci/run runs it on its own")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` skip cleanly on machines without a GPU (CI); gpu_check.sh runs them."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +75,7 @@ def speech_text() -> str:
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> Path:
     """A few seconds of real speech from espeak-ng (22.05 kHz mono wav)."""
-    if not shutil.which("espeak-ng"):
-        pytest.skip("espeak-ng is not installed")
+    need_tool("espeak-ng")
     path = tmp_path_factory.mktemp("speech") / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(path), SPEECH_TEXT], check=True, capture_output=True)
     return path

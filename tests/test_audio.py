@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
 import struct
 import subprocess
 
@@ -24,6 +23,7 @@ from fish_speech.audio import (
     to_codec_rate,
 )
 from fish_speech.errors import FishError
+from tests.requires import need_tool
 
 SR = 44100
 LSB = 1 / 32767
@@ -172,8 +172,8 @@ def test_decode_mp3_ogg_flac_inputs(speech):
         assert out_sr == sr and abs(len(decoded) - len(audio)) <= 1152, fmt
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 def test_decode_falls_back_to_ffmpeg_for_m4a(speech_wav, tmp_path):
+    need_tool("ffmpeg")
     path = tmp_path / "speech.m4a"  # MP4 keeps its index at the end: needs a seekable input
     subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(path)], capture_output=True, check=True

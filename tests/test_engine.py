@@ -46,8 +46,10 @@ def test_streamed_segments_equal_one_shot(tiny_engine, speech_wav, speech_text):
     a, b = _audio(whole), _audio(streamed)
     assert len(a) == len(b) == 2048 * codes.shape[1]
     assert np.allclose(a, b, atol=1e-4)  # the causal decoder makes pieces join exactly
+    # first audio: taken once, at the first piece (before that piece's own elapsed time), not at the end
     first = streamed[0].timings["first_audio_s"]
-    assert 0 < first <= streamed[-1].timings["elapsed_s"]
+    assert all(s.timings["first_audio_s"] == first for s in streamed)
+    assert 0 < first <= streamed[0].timings["elapsed_s"] < streamed[-1].timings["elapsed_s"]
 
 
 def test_empty_text_is_a_clear_error(tiny_engine):

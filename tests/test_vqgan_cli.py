@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import soundfile as sf
 
 from fish_speech.models.vqgan.inference import main
 from fish_speech.testing.codec_checkpoint import write_codec_checkpoint
+from tests.requires import need_tool
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
@@ -22,8 +22,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THR
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
+    need_tool("espeak-ng")
     root = tmp_path_factory.mktemp("vqgan_cli")
     wav = root / "speech.wav"
     subprocess.run(
@@ -99,8 +98,7 @@ def test_output_dir_gets_npy_beside_wav(files, tmp_path, monkeypatch):
 
 def test_ffmpeg_fallback_for_formats_soundfile_lacks(files, tmp_path):
     root, wav, ckpt = files
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
+    need_tool("ffmpeg")
     m4a = tmp_path / "speech.m4a"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
     assert main(["-i", str(m4a), "-o", str(tmp_path / "m.wav"), "--checkpoint-path", str(ckpt)]) == 0

@@ -16,6 +16,7 @@ from fish_speech.audio.encode import (
     content_type,
     encode_audio,
     extension,
+    finalize_wav,
     output_rate,
     wav_header,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "decode_base64",
     "decode_base64_audio",
     "encode_audio",
+    "finalize_wav",
     "extension",
     "output_rate",
     "to_codec_rate",

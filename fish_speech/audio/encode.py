@@ -103,6 +103,16 @@ def wav_header(sample_rate: int, data_bytes: int | None) -> bytes:
     )
 
 
+def finalize_wav(data: bytes) -> bytes:
+    """A streamed WAV (open-ended sizes) with its real sizes, for saving as a file; other bytes unchanged."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE" or data[36:40] != b"data":
+        return data
+    if struct.unpack("<I", data[40:44])[0] != _UNKNOWN_SIZE:
+        return data
+    body = len(data) - 44
+    return data[:4] + struct.pack("<I", 36 + body) + data[8:40] + struct.pack("<I", body) + data[44:]
+
+
 def _mp3_settings(sample_rate: int) -> dict:
     # libsndfile maps compression_level c to kbps = top - c * (top - bottom) for each MPEG version.
     top, bottom, kbps = (

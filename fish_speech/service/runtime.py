@@ -8,6 +8,7 @@ a 503 saying why, instead of the process exiting and being restarted in a loop.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class Runtime:
         self.engine, self.error, self.agent = engine, error, agent
         self.ref_data_root = Path(ref_data_root)
         self.scheduler = make_scheduler(engine, self.settings.max_batch) if engine is not None else None
+        self._agent_lock = threading.Lock()
         self.voices = None
         if engine is not None:
             encoder = VoiceEncoder(engine.codec, self.limits.max_reference_bytes, self.limits.max_reference_seconds)
@@ -77,6 +79,25 @@ class Runtime:
         from fish_speech.service.agent import load_agent
 
         self.agent = load_agent(self)
+        return self.agent
+
+    def ensure_agent(self, prepare=None):
+        """The agent, loaded now if it was not preloaded (blocking: call it off the event loop).
+        `prepare()` runs first, once (the worker fetches missing weights there)."""
+        with self._agent_lock:
+            if self.agent is None:
+                t0 = time.perf_counter()
+                try:
+                    if prepare is not None:
+                        prepare()
+                except FishError as err:
+                    from fish_speech.service.agent import UnavailableAgent
+
+                    log.error("agent mode unavailable: %s", err)
+                    self.agent = UnavailableAgent(FishError(503, err.field, f"agent mode unavailable: {err.message}"))
+                    return self.agent
+                self.load_agent()
+                log.info("agent loaded on first use in %.1f s", time.perf_counter() - t0)
         return self.agent
 
     def check_ready(self) -> None:

@@ -8,13 +8,13 @@ import soundfile as sf
 import torch
 from agent_testkit import RedisServer
 
+from tests.requires import need_tool
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    try:
-        server = RedisServer(tmp_path_factory.mktemp("redis"))
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
+    need_tool("redis-server")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server.url
     server.stop()
 

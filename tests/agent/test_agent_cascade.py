@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("transformers")
-
 from fish_speech.agent.sentences import SentenceSplitter
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
 from fish_speech.engine.types import Sampling
 from fish_speech.errors import FishError
 from fish_speech.store import TextPart
+from tests.requires import need_module
+
+need_module("transformers")  # the cascade runs a transformers causal LM
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def worker(handler_module, tiny_engine, agent_engine, script, monkeypatch):
     from fish_speech.service.agent import AgentService
 
     agent_engine.steer = script(PLAN)
-    w = Runtime(Settings(), engine=tiny_engine, agent=AgentService(agent_engine, Limits()))
+    w = Runtime(Settings(mode="agent"), engine=tiny_engine, agent=AgentService(agent_engine, Limits()))
     monkeypatch.setattr(handler_module, "WORKER", w)
     return w
 
@@ -128,7 +128,10 @@ def test_unreachable_redis_is_a_503_and_the_worker_keeps_serving(handler_module,
 
 
 def test_agent_load_failure_is_a_503_for_agent_jobs_only(handler_module, tiny_engine, monkeypatch, tmp_path):
-    rt = Runtime(Settings(agent_checkpoint_path=str(tmp_path / "missing"), conversation_store="memory"), tiny_engine)
+    rt = Runtime(
+        Settings(mode="agent", agent_checkpoint_path=str(tmp_path / "missing"), conversation_store="memory"),
+        tiny_engine,
+    )
     rt.load_agent()
     monkeypatch.setattr(handler_module, "WORKER", rt)
     err = error_of(run(handler_module, {"message": "hi"}))
@@ -140,6 +143,7 @@ def test_worker_loads_the_agent_named_by_the_environment(handler_module, tiny_en
     monkeypatch.setenv("AGENT_CHECKPOINT_PATH", str(agent_dir))
     monkeypatch.setenv("CONVERSATION_STORE", f"sqlite://{tmp_path}/c.db")
     monkeypatch.setenv("AGENT_MAX_REPLY_TOKENS", "6")
+    monkeypatch.setenv("MODE", "agent")
     rt = Runtime(Settings.from_env(), tiny_engine)
     agent = rt.load_agent()
     assert agent.engine.backend == "fish" and type(agent.engine.store).__name__ == "SQLiteStore"

@@ -12,6 +12,7 @@ from fish_speech.agent.prompt import build_prompt, encode_message
 from fish_speech.agent.tokenizer import AgentTokenizer
 from fish_speech.errors import FishError
 from fish_speech.store import Message, TextPart, VQPart
+from tests.requires import need_module
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +123,7 @@ def test_prompt_matches_an_independent_encoding_with_the_checkpoints_hf_tokenize
     """The agent-inference way, with the tokenizer upstream used (transformers' AutoTokenizer over
     the checkpoint's files): each message is the text "<|im_start|>{role}\\n", its parts, then the
     text "<|im_end|>", every piece encoded on its own; a VQ part is one <|semantic|> per frame."""
-    transformers = pytest.importorskip("transformers")
+    transformers = need_module("transformers")
     hf = transformers.AutoTokenizer.from_pretrained(str(agent_dir))
 
     def enc(text):

@@ -40,12 +40,12 @@ def tts_worker(handler_module, tiny_engine, references_dir):
 
 @pytest.fixture()
 def worker(handler_module, tts_worker, monkeypatch):
-    """Per test: the shared worker installed with default settings, quick streaming, MODE=agent."""
+    """Per test: the shared worker installed with default settings, quick streaming, no downloads."""
     monkeypatch.setattr(handler_module, "WORKER", tts_worker)
     defaults = {f.name: f.default for f in fields(Settings)}
-    configure(
-        monkeypatch, tts_worker, **{**defaults, "stream_frames": 8, "references_dir": str(tts_worker.voices.root)}
-    )
+    overrides = {"stream_frames": 8, "references_dir": str(tts_worker.voices.root), "download_checkpoints": False}
+    configure(monkeypatch, tts_worker, **{**defaults, **overrides})
+    monkeypatch.setattr(tts_worker, "agent", None)
     return tts_worker
 
 

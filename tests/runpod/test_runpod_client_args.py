@@ -66,3 +66,37 @@ def test_sink_joins_audio_chunks_or_takes_the_done_audio(tmp_path):
     sink({"type": "done", "audio": enc(b"whole")})
     sink.close()
     assert (tmp_path / "b.bin").read_bytes() == b"whole"
+
+
+def test_unreadable_audio_and_an_absent_local_worker_are_one_line_each(tmp_path, capsys, monkeypatch):
+    import socket
+
+    client = load_module(CLIENT, "fish_runpod_test_client_args")
+    rc = client.main(["--local", "--tts", "--text", "hi", "--system-audio", str(tmp_path / "missing.wav")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: cannot read") and "missing.wav" in err
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(client, "LOCAL_WAIT_S", 0.5)
+    rc = client.main(["--local", "--url", f"http://127.0.0.1:{port}", "--tts", "--text", "hi"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "no worker is listening" in err
+
+
+def test_a_saved_streamed_wav_gets_its_real_sizes(tmp_path):
+    import wave
+
+    import numpy as np
+
+    from fish_speech.audio import AudioStreamEncoder
+
+    enc = AudioStreamEncoder("wav", 44100)
+    streamed = enc.feed(np.zeros(4410, np.float32)) + enc.finish()
+    assert streamed[4:8] == b"\xff\xff\xff\xff"  # open-ended while streaming
+    client = load_module(CLIENT, "fish_runpod_test_client_args")
+    sink = client.Sink(tmp_path / "out.wav")
+    sink({"type": "audio", "audio": base64.b64encode(streamed).decode()})
+    sink.close()
+    with wave.open(str(tmp_path / "out.wav")) as w:  # the standard library's parser reads the sizes
+        assert (w.getnframes(), w.getframerate()) == (4410, 44100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.server
 import inspect
@@ -9,6 +10,7 @@ import io
 import json
 import logging
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from runpod_testkit import audio_bytes, configure, decode, error_of, run_job
 from fish_speech.audio import FORMATS
 from fish_speech.service.events import AudioBytes, JobDone, TextOut
 from fish_speech.service.output import CHUNK_BYTES, MAX_CHUNK_BYTES
+from fish_speech.settings import Settings
+from tests.requires import need_tool
 
 SR = 44100
 FRAME = 2048  # samples per generated frame
@@ -43,7 +47,14 @@ def test_handler_is_an_async_generator_function(handler_module):
 
 
 def test_streaming_chunks_concatenate_to_one_wav(handler_module, worker):
-    chunks = run_job(handler_module, tts(max_new_tokens=24, streaming=True))
+    async def timed(job):  # each chunk with the time it reached the caller
+        start, out = time.perf_counter(), []
+        async for chunk in handler_module.handler({"id": "timed", "input": job}):
+            out.append((time.perf_counter() - start, chunk))
+        return out
+
+    arrivals = asyncio.run(timed(tts(max_new_tokens=24, streaming=True)))
+    chunks = [c for _, c in arrivals]
     done = done_of(chunks)
     audio = [c for c in chunks[:-1]]
     assert audio and all(c["type"] == "audio" and c["format"] == "wav" for c in audio)
@@ -54,7 +65,8 @@ def test_streaming_chunks_concatenate_to_one_wav(handler_module, worker):
     assert done["duration"] == pytest.approx(24 * FRAME / SR, abs=1e-3)
     assert "audio" not in done
     t = done["timings"]
-    assert 0 < t["first_audio_s"] <= t["total_s"]
+    # the first audio is reported as ready no later than its chunk reached us, well before the end
+    assert 0 < t["first_audio_s"] <= arrivals[0][0] < arrivals[-2][0]
     assert t["rtf"] == pytest.approx(t["total_s"] / done["duration"], rel=0.01)
 
 
@@ -109,13 +121,14 @@ def test_every_field_reaches_the_engine(handler_module, worker, monkeypatch, spe
     assert len(req.references) == 1 and req.references[0].text == speech_text
     assert req.stream_frames == 128  # not streaming: pieces only as often as progress needs them
     assert done["format"] == "flac" and done["seed"] == 77 and done["reference"]["uploaded"] is True
-    # defaults when nothing optional is sent
+    # defaults when nothing optional is sent (and STREAM_FRAMES at its default, not the fixture's 8)
+    configure(monkeypatch, worker, stream_frames=Settings().stream_frames)
     seen.clear()
     run_job(handler_module, {"text": "Hi.", "tts": True, "max_new_tokens": 4})
     s = seen[0].sampling
     assert (s.temperature, s.top_p, s.repetition_penalty, s.seed) == (0.7, 0.7, 1.2, None)
     assert seen[0].chunk_length == 200 and seen[0].normalize is True and seen[0].references == []
-    assert seen[0].stream_frames == 8  # streaming is the default
+    assert seen[0].stream_frames == 24  # streaming is the default, in pieces of STREAM_FRAMES = 24
 
 
 def test_seed_makes_output_repeatable(handler_module, worker):
@@ -244,12 +257,13 @@ def test_unknown_fields_are_ignored_with_a_warning(handler_module, worker, caplo
 
 def test_mode_dispatch(handler_module, worker, monkeypatch):
     plain = {"text": "Hi.", "max_new_tokens": 4}
-    err = error_of(run_job(handler_module, plain))  # MODE defaults to agent; no agent engine yet
-    assert err["code"] == 503 and "agent" in err["message"]
-    assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
-    configure(monkeypatch, worker, mode="tts")
-    done_of(run_job(handler_module, plain))
-    assert error_of(run_job(handler_module, {**plain, "tts": False}))["code"] == 503
+    assert done_of(run_job(handler_module, plain))["mode"] == "tts"  # MODE defaults to tts
+    # an agent job loads the agent on first use; here its weights are missing and downloads are off
+    err = error_of(run_job(handler_module, {**plain, "tts": False}))
+    assert err["code"] == 503 and "agent mode unavailable" in err["message"] and "fish-agent" in err["message"]
+    configure(monkeypatch, worker, mode="agent")
+    assert error_of(run_job(handler_module, plain))["code"] == 503
+    assert done_of(run_job(handler_module, {**plain, "tts": True}))["mode"] == "tts"  # both modes, always
 
 
 def test_failed_model_load_fails_every_job(handler_module, monkeypatch, tmp_path):
@@ -407,8 +421,8 @@ def test_concurrency_comes_from_the_settings(handler_module, worker, monkeypatch
     assert broken.error.code == 503 and "MAX_CONCURRENCY" in broken.error.message
 
 
-def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tmp_path):
-    import shutil
+@pytest.mark.parametrize("ffmpeg", [False, True], ids=["soundfile", "ffmpeg"])
+def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tmp_path, ffmpeg):
     import subprocess
 
     from fish_speech.audio import decode_audio, encode_audio
@@ -420,10 +434,11 @@ def test_reference_audio_in_other_formats(handler_module, worker, speech_wav, tm
     ogg = io.BytesIO()
     sf.write(ogg, samples, sr, format="OGG", subtype="VORBIS")
     files["ogg"] = ogg.getvalue()
-    if shutil.which("ffmpeg"):  # formats soundfile cannot read go through ffmpeg
+    if ffmpeg:  # formats soundfile cannot read go through ffmpeg
+        need_tool("ffmpeg")
         m4a = tmp_path / "speech.m4a"
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(speech_wav), "-c:a", "aac", str(m4a)], check=True)
-        files["m4a"] = m4a.read_bytes()
+        files = {"m4a": m4a.read_bytes()}
     for name, data in files.items():
         job = tts(system_audio=base64.b64encode(data).decode(), reference_text=name, max_new_tokens=2, streaming=False)
         assert done_of(run_job(handler_module, job))["reference"]["uploaded"] is True, name

@@ -47,7 +47,7 @@ def sdk():
 
 @pytest.fixture(scope="module")
 def queue_worker(sdk, tiny_checkpoints, references_dir, tmp_path_factory):
-    """(fake queue, endpoint) with one worker in the SDK's production loop: MODE unset (agent),
+    """(fake queue, endpoint) with one worker in the SDK's production loop: MODE unset (tts),
     up to four jobs at a time, progress reported at every segment, small limits and audio chunks set
     through the environment."""
     llama, codec = tiny_checkpoints
@@ -179,7 +179,8 @@ def test_bad_inputs_fail_and_the_worker_keeps_serving(queue_worker):
     too_long = base64.b64encode(encode_audio(tone, 8000, "wav")).decode()
     bad_inputs = [{**bad, "system_audio": too_long} if code == 413 else bad for bad, code, _ in BAD]
     jobs = [endpoint.run({"input": {"tts": True, **bad}}) for bad in bad_inputs]
-    agent = endpoint.run({"input": {"text": "hi"}})  # MODE defaults to agent, which is not loaded
+    # an agent job loads the agent on first use: here its weights are missing and downloads are off
+    agent = endpoint.run({"input": {"message": "hi", "tts": False}})
     for job, (_, code, field) in zip(jobs, BAD):
         body = wait_final(endpoint, job)
         assert body["status"] == "FAILED"

@@ -7,17 +7,36 @@ an agent chat turn. The browser resolves no host names (offline). Screenshots la
 
 from __future__ import annotations
 
+import base64
 import shutil
 
+import httpx
 import pytest
 
+from tests.requires import need_tool
 from tests.server.helpers import ServerProcess, free_port, model_args
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"
-)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def browser_installed():
+    """Skip (fail under CI=true) before any server starts when the browser is missing."""
+    need_tool("chromium", "chromium-browser", "google-chrome", hint="apt-get install chromium")
+    need_tool("chromedriver", hint="apt-get install chromium-driver")
+
+
+# Keeps the JSON body the page sends to /v1/tts (window.__ttsBody).
+CAPTURE_TTS = """const realFetch = window.fetch;
+window.fetch = (url, opts) => { if (String(url).endsWith('/v1/tts')) window.__ttsBody = JSON.parse(opts.body);
+                                return realFetch(url, opts); };"""
+PAGE_GREEDY = """document.getElementById('temperature').value = 0;
+document.getElementById('streaming').checked = false;"""
+# The <audio> element's blob as base64 (an async script: the last argument is the callback).
+BLOB_BASE64 = """const done = arguments[arguments.length - 1];
+fetch(document.getElementById('audio').src).then(r => r.arrayBuffer())
+  .then(b => done(btoa(String.fromCharCode(...new Uint8Array(b)))));"""
 
 PLAYABLE = """const a = document.getElementById('audio');
 return a.src.startsWith('blob:') && a.readyState >= 1 && a.duration > 0 && !a.error ? a.src : null;"""
@@ -101,13 +120,13 @@ def test_type_generate_and_play(webui, browser, artifacts):
     browser.execute_script(RECORD_PLAYS + "document.getElementById('stream_frames').value = 4;")
     browser.find_element(By.ID, "generate").click()
     src = wait(browser, lambda d: d.execute_script(PLAYABLE))
-    assert src
     # heard while it streamed: several pieces went to the speakers, together the whole result
     plays, rate, duration = browser.execute_script(
         "const a = document.getElementById('audio'); return [window.__plays, 44100, a.duration];"
     )
     assert len(plays) >= 2, plays
     assert sum(n for _, n in plays) == pytest.approx(duration * rate, abs=2)
+    assert 0 < duration <= 12 * 2048 / rate + 1e-3  # the page's max_new_tokens (12) reached the server
     assert browser.find_element(By.ID, "status").text == "Done."
     assert browser.find_element(By.ID, "t-first").text.endswith(" s")
     link = browser.find_element(By.ID, "download")
@@ -151,8 +170,17 @@ def test_upload_save_and_use_a_voice(webui, browser, ref_wav, workdir):
     browser.find_element(By.CSS_SELECTOR, "input[name=ref-mode][value=saved]").click()
     Select(browser.find_element(By.ID, "voice-select")).select_by_value("page-voice")
     browser.find_element(By.ID, "text").send_keys("Now in the saved voice.")
+    # greedy, whole file: the page's audio can be compared with the API's
+    browser.execute_script(CAPTURE_TTS + PAGE_GREEDY)
     browser.find_element(By.ID, "generate").click()
-    assert wait(browser, lambda d: d.execute_script(PLAYABLE))
+    wait(browser, lambda d: d.execute_script(PLAYABLE))
+    body = browser.execute_script("return window.__ttsBody")
+    assert body["reference_id"] == "page-voice" and "references" not in body  # the voice went out
+    page_audio = base64.b64decode(browser.execute_async_script(BLOB_BASE64))
+    with httpx.Client(base_url=webui.url, timeout=120) as api:
+        voiced = api.post("/v1/tts", json=body).content
+        plain = api.post("/v1/tts", json={k: v for k, v in body.items() if k != "reference_id"}).content
+    assert page_audio == voiced != plain  # the page's audio is the saved voice's, not the default voice's
 
 
 def test_record_a_reference_with_the_microphone(webui, browser):

@@ -52,6 +52,7 @@ class Codec(nn.Module):
             cfg.post_kernel,
         )
         self.n_codebooks = cfg.groups
+        self.codebook_sizes = (CODEBOOK_SIZE,) * cfg.groups  # valid ids per row: 0..size-1
         # code frames of left context that affect a decoded frame (for exact streaming)
         self.decoder_context_frames = self.quantizer.upsample_context(self.head.context())
 
