@@ -20,7 +20,7 @@ def worker(handler_module, tiny_engine, agent_engine, script, monkeypatch):  # n
 
 
 def turn(handler_module, **fields):  # noqa: F811
-    return run(handler_module, {"message": "hi", "streaming": False, **fields})
+    return run(handler_module, {"message": "hi", "streaming": False, "tts": False, **fields})
 
 
 def test_caller_b_cannot_read_or_overwrite_a_conversation(handler_module, worker, agent_engine):  # noqa: F811
