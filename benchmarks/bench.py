@@ -1,11 +1,15 @@
 """Benchmark the 1.5-size language model and the real-size codec with random weights.
 
     python benchmarks/bench.py [--device cpu|cuda] [--compile] [--half] [--frames 64] [--tiny] [--batch B]
+    python benchmarks/bench.py --family s1-mini|s2-pro [--device ...] [--compile] [--frames 64] [--tiny]
 
 Writes a random checkpoint in the official layout to a temporary folder (so load time is real),
 then prints one JSON object: load times, prefill time, generation frames/s at batch 1 after a
 warm-up, codec encode/decode real-time factors, peak memory. `--batch B` adds B concurrent
 requests (same prompt) sharing each decode step: aggregate and per-request frames/s.
+`--family s1-mini|s2-pro` times the OpenAudio S1-mini / S2-Pro language model instead (full size
+unless --tiny; the checkpoint is written by a subprocess so peak memory is the loader's and the
+generator's only; no codec timings: the modded DAC codec is benchmarked on its own).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import torch
 from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
 from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import load_language_model
+from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
 from fish_speech.models.vqgan.codec import Codec
-from fish_speech.prompt import chunk_prompt, system_prompt
 from fish_speech.testing.checkpoints import write_checkpoints
 
 
@@ -73,6 +77,62 @@ def batch_run(bg: BatchGenerator, prompt, frames: int, device) -> tuple[int, flo
     return got - bg.max_batch, t1 - t0, time.perf_counter() - t1  # the prefill gives each row's first frame
 
 
+def time_generation(lm, prompt, a, result, compile: bool) -> Generator:
+    """Warm-up, prefill and batch-1 frames/s of `lm` on `prompt` (every family)."""
+    dev = lm.device
+    gen = Generator(lm, compile=compile)
+    if lm.family == "fish-audio-s2-pro":  # every run goes its full length: no <|im_end|> (the head's row K-1)
+        gen.head.bias[-2] = float("-inf")
+
+    def run(frames):
+        return sum(b.shape[1] for b in gen.generate(prompt, frames, sync_every=16))
+
+    _, warm = timed(lambda: run(min(a.frames, 32)), dev)  # warm-up (compiles when --compile)
+    result["warmup_s"] = round(warm, 2)
+    with torch.inference_mode():
+        _, pre = timed(
+            lambda: gen.model.forward_slow(prompt.to(dev)[None], torch.arange(prompt.shape[1], device=dev), True), dev
+        )
+    result["prefill_s"] = round(pre, 4)
+    result["prefill_tokens"] = prompt.shape[1]
+    frames, dt = timed(lambda: run(a.frames), dev)
+    result["generate_frames"] = frames
+    result["frames_per_s"] = round(frames / dt, 2)
+    result["generate_rtf"] = round(dt / (frames * 2048 / 44100), 3)  # <1 means faster than real time
+    return gen
+
+
+def bench_new_family(a, result):
+    """S1-mini / S2-Pro language model: load, prefill, frames/s, peak memory."""
+    import subprocess
+
+    from fish_speech.models.text2semantic.prompt_s2 import encode_parts, s1_parts, s2_assistant_parts, s2_user_parts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "fish_speech.testing.new_checkpoints", "--family", a.family, "--out", tmp]
+        t = time.perf_counter()
+        subprocess.run(cmd + ([] if a.tiny else ["--full"]), check=True, capture_output=True)
+        result["write_checkpoint_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        lm = load_language_model(tmp, device=a.device, half=a.half)
+        result["lm_load_s"] = round(time.perf_counter() - t, 2)
+    result["peak_rss_after_load_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    result.update(
+        family=lm.family,
+        device=str(lm.device),
+        dtype=str(lm.dtype).replace("torch.", ""),
+        compile=a.compile,
+        lm_params=sum(p.numel() for p in lm.model.parameters()),
+    )
+    text = "Benchmark sentence. " * 200
+    if lm.family == "fish-audio-s2-pro":
+        parts = s2_user_parts(text) + s2_assistant_parts()
+    else:
+        parts = s1_parts(text, [])
+    prompt = encode_parts(parts, lm.tokenizer, lm.args.num_codebooks, lm.args.codebook_size)[:, -a.prompt_tokens :]
+    time_generation(lm, prompt, a, result, a.compile)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default=None)
@@ -83,9 +143,17 @@ def main(argv=None):
     ap.add_argument("--audio-seconds", type=float, default=10.0)
     ap.add_argument("--tiny", action="store_true", help="tiny checkpoints (smoke test of the script)")
     ap.add_argument("--batch", type=int, default=0, help="also time B concurrent requests sharing decode steps")
+    ap.add_argument("--family", choices=("1.5", "s1-mini", "s2-pro"), default="1.5")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     result = {"machine": f"{platform.machine()} {torch.get_num_threads()} threads", "torch": torch.__version__}
+    if a.family != "1.5":
+        bench_new_family(a, result)
+        if torch.cuda.is_available() and str(a.device or "cuda").startswith("cuda"):
+            result["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+        print(json.dumps(result, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         llama_dir, codec_path = write_checkpoints(Path(tmp), tiny=a.tiny)
@@ -103,26 +171,10 @@ def main(argv=None):
         compile=a.compile,
         lm_params=sum(p.numel() for p in lm.model.parameters()),
     )
-    gen = Generator(lm, compile=a.compile)
     tok, n = lm.tokenizer, lm.args.num_codebooks
     base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 200, tok, n)], 1)
     prompt = base[:, -a.prompt_tokens :]
-
-    def run(frames):
-        return sum(b.shape[1] for b in gen.generate(prompt, frames, sync_every=16))
-
-    _, warm = timed(lambda: run(min(a.frames, 32)), dev)  # warm-up (compiles when --compile)
-    result["warmup_s"] = round(warm, 2)
-    with torch.inference_mode():
-        _, pre = timed(
-            lambda: gen.model.forward_slow(prompt.to(dev)[None], torch.arange(prompt.shape[1], device=dev), True), dev
-        )
-    result["prefill_s"] = round(pre, 4)
-    result["prefill_tokens"] = prompt.shape[1]
-    frames, dt = timed(lambda: run(a.frames), dev)
-    result["generate_frames"] = frames
-    result["frames_per_s"] = round(frames / dt, 2)
-    result["generate_rtf"] = round(dt / (frames * 2048 / 44100), 3)  # <1 means faster than real time
+    time_generation(lm, prompt, a, result, a.compile)
 
     if a.batch:
         bg = BatchGenerator(lm, a.batch, compile=a.compile)

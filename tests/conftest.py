@@ -79,3 +79,19 @@ def speech_wav(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("speech") / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(path), SPEECH_TEXT], check=True, capture_output=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_s1_dir(tmp_path_factory) -> Path:
+    """A tiny OpenAudio S1-mini language-model folder in the official layout."""
+    from fish_speech.testing.new_checkpoints import write_s1_mini
+
+    return write_s1_mini(tmp_path_factory.mktemp("tiny-s1"))
+
+
+@pytest.fixture(scope="session")
+def tiny_s2_dir(tmp_path_factory) -> Path:
+    """A tiny Fish Audio S2-Pro language-model folder in the official layout."""
+    from fish_speech.testing.new_checkpoints import write_s2_pro
+
+    return write_s2_pro(tmp_path_factory.mktemp("tiny-s2"))

@@ -9,7 +9,7 @@ from fish_speech.engine.scheduler import BatchScheduler, Scheduler, make_schedul
 from fish_speech.engine.types import Sampling, TTSRequest
 from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
 from fish_speech.models.text2semantic.generate import WAIT, Generator
-from fish_speech.prompt import chunk_prompt, system_prompt
+from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
 
 
 def _prompt(lm, text):

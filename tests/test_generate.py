@@ -10,8 +10,8 @@ import torch
 
 from fish_speech.models.text2semantic.generate import Generator
 from fish_speech.models.text2semantic.long_form import generate_long
+from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
 from fish_speech.models.text2semantic.sampling import seed_everything
-from fish_speech.prompt import chunk_prompt, system_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 

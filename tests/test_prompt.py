@@ -3,8 +3,14 @@
 import numpy as np
 import torch
 
-from fish_speech.prompt import SYSTEM_TEXT, chunk_prompt, reference_prompt, select_context, system_prompt
-from fish_speech.tokenizer import FishTokenizer
+from fish_speech.models.text2semantic.prompt import (
+    SYSTEM_TEXT,
+    chunk_prompt,
+    reference_prompt,
+    select_context,
+    system_prompt,
+)
+from fish_speech.models.text2semantic.tokenizer import FishTokenizer
 
 TOK = FishTokenizer({bytes([i]): i for i in range(256)})
 B = list  # readability: ids of bytes

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fish_speech.errors import FishError
-from fish_speech.tokenizer import SPECIAL_TOKENS, FishTokenizer
+from fish_speech.models.text2semantic.tokenizer import SPECIAL_TOKENS, FishTokenizer
 
 
 def byte_ranks(extra=()):

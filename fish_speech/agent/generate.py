@@ -20,8 +20,7 @@ from torch import Tensor
 
 from fish_speech.agent.loader import AgentModel
 from fish_speech.agent.prompt import CODE_SHIFT
-from fish_speech.errors import FishError
-from fish_speech.models.text2semantic.generate import VALID_CODES, WINDOW, compile_step
+from fish_speech.models.text2semantic.generate import VALID_CODES, WINDOW, compile_step, frame_blocks, frame_budget
 from fish_speech.models.text2semantic.sampling import sample
 
 MAIN_SAMPLING = (0.1, 0.1, 1.0)  # temperature, top_p, repetition penalty of the main token
@@ -101,22 +100,17 @@ class AgentGenerator:
         script what a random model says)."""
         model, dev, tok = self.model, self.am.device, self.am.tokenizer
         t = prompt.shape[1]
-        room = self.am.args.max_seq_len - t
-        if room < 1:
-            raise FishError(413, "message", f"prompt is {t} tokens, the model's context is {self.am.args.max_seq_len}")
-        budget = min(max_new_tokens, room) if max_new_tokens > 0 else room
+        budget = frame_budget(t, self.am.args.max_seq_len, max_new_tokens, "message")
         for knob, value in zip(self.code_knobs, (temperature, top_p, repetition_penalty)):
             knob.fill_(value)
         self.stopped = False
         self.window.zero_()
-        stops = torch.tensor(tok.stop_ids(), dtype=torch.int32)
         sem = tok.semantic_id
 
         def bias(i):
             extra = steer(i) if steer is not None else None
             return self.main_bias if extra is None else self.main_bias + extra.to(self.main_bias)
 
-        out = torch.zeros(budget, self.n + 1, dtype=torch.int32, device=dev)
         frame = agent_frame(
             model,
             prompt.to(dev).unsqueeze(0),
@@ -129,27 +123,23 @@ class AgentGenerator:
             self.code_bias,
             sem,
         )
-        out[0] = frame[0]
         self.pos.fill_(t)
-        start = 0
-        for i in range(1, budget + 1):
-            if i == budget or i % sync_every == 0:
-                # Hand the host a block at a time: one device sync per `sync_every` steps.
-                for row in out[start:i].cpu().numpy():
-                    if np.isin(row[0], stops):
-                        self.stopped = True
-                        return
-                    main = int(row[0])
-                    yield main, (row[1:].astype(np.int16) - CODE_SHIFT) if main == sem else None
-                start = i
-            if i == budget:
-                return
+
+        def step(i: int) -> torch.Tensor:
+            nonlocal frame
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
             frame = self.step(
                 model, frame, self.pos, self.main_knobs, self.code_knobs, self.window, bias(i), self.code_bias, sem
             ).clone()
-            out[i] = frame[0]
             self.window[:, :, (i - 1) % WINDOW] = frame[0]
             self.pos += 1
+            return frame[0]
+
+        for block, end in frame_blocks(frame[0], step, budget, sync_every, tok.stop_ids()):
+            for column in block.T.numpy():
+                main = int(column[0])
+                yield main, (column[1:].astype(np.int16) - CODE_SHIFT) if main == sem else None
+            if end is not None:
+                self.stopped = True

@@ -14,11 +14,7 @@ import numpy as np
 import torch
 
 from fish_speech.engine.types import Reference, Segment, TTSRequest
-from fish_speech.models.text2semantic.batch import Slot
-from fish_speech.models.text2semantic.generate import WAIT, Generator
-from fish_speech.models.text2semantic.loader import LanguageModel, load_language_model, pick_device
-from fish_speech.models.text2semantic.long_form import generate_long
-from fish_speech.models.vqgan.codec import Codec, StreamingDecoder
+from fish_speech.models.family import WAIT, ModelFamily, load_family
 from fish_speech.text.normalize import normalize_text
 
 FIRST_FRAMES = 8  # frames in the first streamed piece (~0.37 s of audio)
@@ -26,30 +22,31 @@ SYNC_FRAMES = 8  # the generator hands frames over (one host sync) every this ma
 
 
 class TTSEngine:
-    def __init__(self, lm: LanguageModel, codec: Codec, compile: bool = False):
-        self.lm, self.codec = lm, codec
-        self.device = lm.device
-        self.sample_rate = codec.sample_rate
-        self.generator = Generator(lm, compile=compile)
-        self.compile = compile
+    def __init__(self, family: ModelFamily):
+        self.family = family
+        self.lm, self.codec = family.lm, family.codec
+        self.device = family.device
+        self.sample_rate = self.codec.sample_rate
+        self.generator = family.generator()
+        self.compile = family.compile
         self.load_timings: dict = {}
 
     @classmethod
     def load(
         cls,
         llama_checkpoint_path: str | Path,
-        decoder_checkpoint_path: str | Path,
+        decoder_checkpoint_path: str | Path | None = None,
         device: str | None = None,
         half: bool = False,
         compile: bool = False,
     ) -> "TTSEngine":
+        """Any family's folder; the codec defaults to the family's file beside the weights."""
         t0 = time.perf_counter()
-        dev = pick_device(device)
-        lm = load_language_model(llama_checkpoint_path, device=str(dev), half=half)
+        family = load_family(llama_checkpoint_path, decoder_checkpoint_path, device=device, half=half, compile=compile)
         t1 = time.perf_counter()
-        codec = Codec.load(decoder_checkpoint_path, device=str(dev))
+        family.codec  # noqa: B018 - load now, so a missing codec fails at start-up and the timing is honest
         t2 = time.perf_counter()
-        engine = cls(lm, codec, compile=compile)
+        engine = cls(family)
         engine.load_timings = {"language_model_s": t1 - t0, "codec_s": t2 - t1}
         return engine
 
@@ -57,7 +54,7 @@ class TTSEngine:
         codes = self.codec.encode(audio, sample_rate)
         return Reference(codes=np.asarray(codes.cpu(), dtype=np.int32), text=text)
 
-    def synthesize(self, request: TTSRequest, generator: Generator | Slot | None = None) -> Iterator[Segment]:
+    def synthesize(self, request: TTSRequest, generator=None) -> Iterator[Segment]:
         """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk.
 
         `generator` (a batch `Slot`, see `BatchScheduler`) runs the request in one row of a batch;
@@ -66,7 +63,7 @@ class TTSEngine:
         s = request.sampling
         generator = generator or self.generator
         generator.seed(s.seed)
-        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty)
+        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty, getattr(s, "top_k", None))
         text = normalize_text(request.text, "auto") if request.normalize else request.text
         refs = [(r.text, r.codes) for r in request.references]
         # Streaming starts small: the first piece goes out after FIRST_FRAMES frames (a lower time to
@@ -79,19 +76,22 @@ class TTSEngine:
         decoder = None
         gen_s = dec_s = 0.0
         mark = time.perf_counter()
-        for block in generate_long(generator, text, refs, s.max_new_tokens, request.chunk_length, sync_every=step):
+        blocks = self.family.generate_long(generator, text, refs, s.max_new_tokens, request.chunk_length, step)
+        for block in blocks:
             if block is WAIT:  # batched: other requests run meanwhile; the wait counts as generation time
                 yield WAIT
                 continue
             gen_s += time.perf_counter() - mark
             if decoder is None:  # one causal decode across chunks: joins carry their left context
-                decoder = StreamingDecoder(self.codec)
+                decoder = self.family.streaming_decoder()
             if block.codes.shape[1]:
                 pending.append(block.codes)
             ready = sum(p.shape[1] for p in pending)
             emit = block.chunk_done or (every > 0 and ready >= (first if first_audio is None else every))
             if emit and (ready or block.chunk_done):
-                codes = np.concatenate(pending, axis=1) if pending else np.zeros((8, 0), np.int32)
+                codes = (
+                    np.concatenate(pending, axis=1) if pending else np.zeros((self.family.num_codebooks, 0), np.int32)
+                )
                 pending = []
                 t = time.perf_counter()
                 audio = decoder.push(codes) if codes.shape[1] else np.zeros(0, np.float32)

@@ -22,8 +22,8 @@ import torch
 
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
+from fish_speech.models.text2semantic.tokenizer import SPECIAL_TOKENS, FishTokenizer
 from fish_speech.models.vqgan.codec import CHECKPOINT_FILE as CODEC_FILE  # noqa: E402
-from fish_speech.tokenizer import SPECIAL_TOKENS, FishTokenizer
 
 # The 26 keys of the official config.json; the head has padding rows past the last special token
 # (102048 > 100000 ranks + 1036 specials) (share/scale_codebook_embeddings are absent there).

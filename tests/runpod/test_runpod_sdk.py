@@ -328,12 +328,15 @@ def test_entrypoint_downloads_missing_checkpoints_when_allowed(tiny_checkpoints,
     assert "fake download of someone/some-model" in result.stderr and "MODE=tts" in result.stderr
     assert (target / "model.pth").is_file() and (target / codec.name).is_file()
     assert result.stdout.strip().endswith("runpod/handler.py --rp_serve_api --rp_api_port 8123")
-    # MODE defaults to agent; without the fish-agent weights that is a warning (tts jobs still work)
+    # MODE defaults to tts and the agent loads on first use: nothing about it at start-up...
     env = {k: v for k, v in env.items() if k != "MODE"}
     env.update(DOWNLOAD_CHECKPOINTS="false", AGENT_CHECKPOINT_PATH=str(tmp_path / "no-agent"))
     result = run_entrypoint(tmp_path, env, timeout=60)
-    assert result.returncode == 0 and "MODE=agent" in result.stderr and "WARNING" in result.stderr, result.stderr
+    assert result.returncode == 0 and "MODE=tts" in result.stderr and "WARNING" not in result.stderr, result.stderr
     assert "fake download" not in result.stderr  # the fish-speech checkpoints are there now
+    # ...unless AGENT_PRELOAD asks for it: then missing fish-agent weights are a warning (tts still works)
+    result = run_entrypoint(tmp_path, {**env, "AGENT_PRELOAD": "1"}, timeout=60)
+    assert result.returncode == 0 and "WARNING" in result.stderr and "no-agent" in result.stderr, result.stderr
 
 
 def test_hub_handler_shim_runs_the_worker(tiny_checkpoints, tmp_path):

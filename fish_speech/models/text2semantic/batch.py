@@ -29,7 +29,16 @@ import torch
 from torch import Tensor
 
 from fish_speech.errors import FishError
-from fish_speech.models.text2semantic.generate import WAIT, WINDOW, compile_step, dual_ar_frame, sampling_tables
+from fish_speech.models.text2semantic.detect import FISH_15
+from fish_speech.models.text2semantic.generate import (
+    WAIT,
+    WINDOW,
+    compile_step,
+    cut_at_stop,
+    dual_ar_frame,
+    frame_budget,
+    sampling_tables,
+)
 from fish_speech.models.text2semantic.loader import LanguageModel
 from fish_speech.models.text2semantic.sampling import seed_value
 
@@ -68,6 +77,8 @@ class _Row:
 
 class BatchGenerator:
     def __init__(self, lm: LanguageModel, max_batch: int, compile: bool = False):
+        if lm.family != FISH_15:
+            raise FishError(501, "MAX_BATCH", f"continuous batching serves Fish Speech 1.5 only, not {lm.family}")
         self.lm, self.model = lm, lm.model
         args, dev = lm.args, lm.device
         b, n = max_batch, args.num_codebooks
@@ -80,7 +91,8 @@ class BatchGenerator:
         self.index = torch.zeros(b, dtype=torch.long, device=dev)  # per row: the frame being computed
         self.live = torch.zeros(b, dtype=torch.long, device=dev)  # 1 where a request runs: pos/index advance
         self.window = torch.zeros(b, n + 1, WINDOW, dtype=torch.long, device=dev)
-        self.knobs = tuple(torch.full((b,), v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
+        # temperature, top_p, repetition_penalty, top_k
+        self.knobs = tuple(torch.full((b,), v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2, 30))
         self.noise = (
             torch.ones(b, self.head.weight.shape[0], device=dev, dtype=lm.dtype),
             torch.ones(b, n - 1, args.codebook_size, device=dev, dtype=lm.dtype),
@@ -94,8 +106,10 @@ class BatchGenerator:
     def busy(self) -> bool:
         return any(r is not None and not r.done for r in self.rows)
 
-    def set_sampling(self, slot: int, temperature: float, top_p: float, repetition_penalty: float):
-        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
+    def set_sampling(
+        self, slot: int, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None
+    ):
+        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty, 30 if top_k is None else top_k)):
             t[slot] = v
 
     def _draw_noise(self, slot: int):
@@ -113,10 +127,7 @@ class BatchGenerator:
         if not 1 <= sync_every <= RING:
             raise ValueError(f"sync_every must lie in 1..{RING}")
         dev, t = self.lm.device, prompt.shape[1]
-        room = self.lm.args.max_seq_len - t
-        if room < 1:
-            raise FishError(413, "text", f"prompt is {t} tokens, the model's context is {self.lm.args.max_seq_len}")
-        row = _Row(rng, room if max_new_tokens <= 0 else min(max_new_tokens, room), sync_every)
+        row = _Row(rng, frame_budget(t, self.lm.args.max_seq_len, max_new_tokens), sync_every)
         self.rows[slot] = row
         self.model.use_caches(self.caches)
         self.window[slot] = 0
@@ -189,16 +200,13 @@ class BatchGenerator:
         im_end = self.lm.tokenizer.im_end_id
         for s in due:
             row = self.rows[s]
-            block = host[s][:, [i % RING for i in range(row.start, row.count)]]
-            ends = (block[0] == im_end).nonzero()
-            if len(ends):
-                cut = int(ends[0, 0])
-                row.end_frame = block[:, cut : cut + 1]
-                block = block[:, :cut]
+            block, end = cut_at_stop(host[s][:, [i % RING for i in range(row.start, row.count)]], (im_end,))
+            if end is not None:
+                row.end_frame = end
             if block.shape[1]:
                 row.blocks.append(block)
             row.start = row.count
-            if len(ends) or row.count == row.budget:
+            if end is not None or row.count == row.budget:
                 row.done = True
                 self.live[s] = 0
 
@@ -218,8 +226,8 @@ class Slot:
         else:
             self.rng.manual_seed(seed_value(seed))
 
-    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
-        self.batch.set_sampling(self.index, temperature, top_p, repetition_penalty)
+    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None):
+        self.batch.set_sampling(self.index, temperature, top_p, repetition_penalty, top_k)
 
     def generate(self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8) -> Iterator:
         """Like `Generator.generate`, plus `WAIT` items while the batch has not computed the next block."""

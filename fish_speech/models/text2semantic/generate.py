@@ -9,12 +9,14 @@ we don't copy that).
 
 from __future__ import annotations
 
-from typing import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.detect import FISH_15
 from fish_speech.models.text2semantic.loader import LanguageModel
 from fish_speech.models.text2semantic.sampling import sample, seed_everything
 
@@ -71,7 +73,7 @@ def dual_ar_frame(
 
     Batched use (`BatchGenerator`): knobs [B], `main_bias` [B, K+1], `noise` = (main [B, K+1],
     codes [B, N-1, C]) drawn per row beforehand, `slot` = the cache row of a B=1 prefill."""
-    temperature, top_p, penalty = knobs
+    temperature, top_p, penalty = knobs[:3]  # (a 4th knob, top_k, is not used by 1.5)
     main_bias = head.bias if main_bias is None else main_bias
     logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, slot)
     history = None if window is None else head.local[window[:, 0]]
@@ -101,6 +103,11 @@ def decode_step(
     return dual_ar_frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, head, code_bias)
 
 
+def family_step(rule, model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, tables, ring: Tensor):
+    """The decode step of any family: one frame [1, N+1] at `input_pos` -> the next."""
+    return rule.frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, tables, ring)
+
+
 def compile_step(fn, device: torch.device):
     """torch.compile a decode step as one graph: CUDA graphs on GPU (`reduce-overhead`). Knobs and
     biases are tensor arguments, so changing them never recompiles."""
@@ -116,26 +123,36 @@ def compile_step(fn, device: torch.device):
 
 
 class Generator:
-    """Owns the caches, bias vectors and the (optionally compiled) decode step of one model."""
+    """Owns the caches, sampling tables and the (optionally compiled) decode step of one model; the
+    family's `FrameRule` (frames.py) says how one frame is computed."""
 
     def __init__(self, lm: LanguageModel, compile: bool = False):
+        from fish_speech.models.text2semantic.frames import RULES
+
         self.lm, self.model = lm, lm.model
         args, dev = lm.args, lm.device
         self.n = args.num_codebooks
         self.caches = self.model.setup_caches(1, args.max_seq_len)
-        self.head, self.code_bias = sampling_tables(lm)
-        self.window = torch.zeros(1, self.n + 1, WINDOW, dtype=torch.long, device=dev)
-        self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2))
+        self.rule = RULES[lm.family]
+        self.tables = self.rule.tables(lm)
+        self.head = next((t for t in self.tables if isinstance(t, MainHead)), None)
+        self.code_bias = self.tables[1] if lm.family == FISH_15 else None  # 1.5: (MainHead, code bias)
+        self.window = torch.zeros(1, self.n + 1, self.rule.window, dtype=torch.long, device=dev)
+        self.ring = torch.zeros(1, dtype=torch.long, device=dev)  # the window column the next step overwrites
+        # temperature, top_p, repetition_penalty, top_k
+        self.knobs = tuple(torch.tensor(v, device=dev, dtype=torch.float32) for v in (0.7, 0.7, 1.2, 30))
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
-        self.step = compile_step(decode_step, dev) if compile else decode_step
+        step = functools.partial(family_step, self.rule)
+        self.step = compile_step(step, dev) if compile else step
         self.cuda_graphs = compile and dev.type == "cuda"
 
     def seed(self, seed: int | None):
         """Seed the global RNG this generator draws from (None: keep drawing)."""
         seed_everything(seed)
 
-    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float):
-        for t, v in zip(self.knobs, (temperature, top_p, repetition_penalty)):
+    def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None):
+        values = (temperature, top_p, repetition_penalty, 30 if top_k is None else top_k)
+        for t, v in zip(self.knobs, values):
             t.fill_(v)
 
     @torch.inference_mode()
@@ -146,47 +163,72 @@ class Generator:
         """
         model, dev = self.model, self.lm.device
         t = prompt.shape[1]
-        room = self.lm.args.max_seq_len - t
-        if room < 1:
-            raise FishError(413, "text", f"prompt is {t} tokens, the model's context is {self.lm.args.max_seq_len}")
-        budget = room if max_new_tokens <= 0 else min(max_new_tokens, room)
+        budget = frame_budget(t, self.lm.args.max_seq_len, max_new_tokens)
         self.end_frame = None
         model.use_caches(self.caches)  # the model may have served a batch since
         self.window.zero_()
-        out = torch.zeros(self.n + 1, budget, dtype=torch.int32, device=dev)
-        frame = dual_ar_frame(
-            model,
-            prompt.to(dev).unsqueeze(0),
-            torch.arange(t, device=dev),
-            True,
-            self.knobs,
-            None,
-            self.head,
-            self.code_bias,
+        self.ring.zero_()
+        width = self.window.shape[-1]
+        frame = self.rule.frame(
+            model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs, None, self.tables, None
         )
-        out[:, 0] = frame[0]
         self.pos.fill_(t)
-        start = 0
-        im_end = self.lm.tokenizer.im_end_id
-        for i in range(1, budget + 1):
-            if i == budget or i % sync_every == 0:
-                block = out[:, start:i].cpu()
-                ends = (block[0] == im_end).nonzero()
-                if len(ends):
-                    cut = int(ends[0, 0])
-                    self.end_frame = block[:, cut : cut + 1]
-                    if cut:
-                        yield block[:, :cut]
-                    return
-                yield block
-                model.use_caches(self.caches)
-                start = i
-                if i == budget:
-                    return
+
+        def step(i: int) -> Tensor:
+            nonlocal frame
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
-            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.head, self.code_bias).clone()
-            out[:, i] = frame[0]
-            self.window[:, :, (i - 1) % WINDOW] = frame[0]
+            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.tables, self.ring).clone()
+            self.window[:, :, (i - 1) % width] = frame[0]
+            self.ring.fill_(i % width)
             self.pos += 1
+            return frame[0]
+
+        loop = frame_blocks(frame[0], step, budget, sync_every, (self.lm.tokenizer.im_end_id,))
+        for block, end in loop:
+            if end is not None:
+                self.end_frame = end
+            if block.shape[1]:
+                yield block
+                model.use_caches(self.caches)
+
+
+def frame_budget(prompt_length: int, max_seq_len: int, max_new_tokens: int, field: str = "text") -> int:
+    """How many frames a prompt may generate: the room left in the context, capped by max_new_tokens (0 = no cap)."""
+    room = max_seq_len - prompt_length
+    if room < 1:
+        raise FishError(413, field, f"prompt is {prompt_length} tokens, the model's context is {max_seq_len}")
+    return room if max_new_tokens <= 0 else min(max_new_tokens, room)
+
+
+def cut_at_stop(block: Tensor, stops: tuple[int, ...]) -> tuple[Tensor, Tensor | None]:
+    """Split a host block [N+1, k] before its first stop token: (frames before it, the stop frame or None)."""
+    ends = torch.isin(block[0], torch.tensor(stops, dtype=block.dtype)).nonzero()
+    if not len(ends):
+        return block, None
+    cut = int(ends[0, 0])
+    return block[:, :cut], block[:, cut : cut + 1]
+
+
+def frame_blocks(
+    first: Tensor, step: Callable[[int], Tensor], budget: int, sync_every: int, stops: tuple[int, ...]
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """The decode loop every single-row generator shares (tts of every family, fish-agent).
+
+    `first` [N+1] is the prefill's frame; `step(i)` computes frame i on the device (and updates the
+    caller's window/position). Frames gather in a device buffer; the host syncs once every
+    `sync_every` frames (and at the budget), and each block is handed over as (frames [N+1, k] on
+    the CPU, None), or, at the first stop token, as (frames before it, the stop frame) and the loop ends.
+    """
+    out = torch.zeros(first.shape[0], budget, dtype=torch.int32, device=first.device)
+    out[:, 0] = first
+    start = 0
+    for i in range(1, budget + 1):
+        if i == budget or i % sync_every == 0:
+            block, end = cut_at_stop(out[:, start:i].cpu(), stops)
+            yield block, end
+            if end is not None or i == budget:
+                return
+            start = i
+        out[:, i] = step(i)

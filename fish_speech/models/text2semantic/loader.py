@@ -1,8 +1,11 @@
-"""Load an official text2semantic checkpoint directory: config.json + model.pth + tokenizer.tiktoken.
+"""Load an official text2semantic checkpoint directory of any family (see `detect.py`).
 
-Key handling follows upstream v1.5.1 (a Lightning `state_dict` wrapper; a leading `model.` prefix
-removed from every key; separate wq/wk/wv merged into wqkv), but unlike upstream a missing key or a
-wrong shape is an error that names it instead of silently keeping random weights.
+1.5 and S1-mini: config.json + model.pth + tokenizer.tiktoken; S2-Pro: nested config.json + sharded
+safetensors + tokenizer.json. Key handling follows upstream (a Lightning `state_dict` wrapper; a
+leading `model.` prefix removed from every key; separate wq/wk/wv merged into wqkv; S1/S2 `.pth`
+files drop keys containing "audio_"; S2 published names remapped), but unlike upstream a missing
+key or a wrong shape (and for S1/S2 an unexpected key) is an error that names it instead of
+silently keeping random weights.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import torch
 
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.config import ModelArgs
+from fish_speech.models.text2semantic.detect import FISH_15, S2_PRO, detect_family, read_config
+from fish_speech.models.text2semantic.hf_tokenizer import HFTokenizer
 from fish_speech.models.text2semantic.model import DualARTransformer, rope_table
-from fish_speech.tokenizer import FishTokenizer
+from fish_speech.models.text2semantic.omni import omni_args, read_safetensors, shard_files
+from fish_speech.models.text2semantic.tokenizer import FishTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +33,12 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(device: torch.device, half: bool = False) -> torch.dtype:
-    """CPU runs float32; CUDA bfloat16; `half` forces float16 (GPUs without bf16)."""
+def pick_dtype(device: torch.device, half: bool = False, family: str = FISH_15) -> torch.dtype:
+    """CPU runs float32 (S2-Pro bfloat16: 18 GB of float32 would not fit); CUDA bfloat16; `half`
+    forces float16 (GPUs without bf16)."""
     if half:
         return torch.float16
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return torch.bfloat16 if device.type == "cuda" or family == S2_PRO else torch.float32
 
 
 def normalize_keys(state: dict) -> dict:
@@ -53,7 +60,7 @@ def normalize_keys(state: dict) -> dict:
     return merged
 
 
-def check_state(model: torch.nn.Module, state: dict, source: str):
+def check_state(model: torch.nn.Module, state: dict, source: str, strict: bool = False):
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     wrong = [
@@ -66,6 +73,10 @@ def check_state(model: torch.nn.Module, state: dict, source: str):
         raise FishError(422, "checkpoint", f"{source} is missing {len(missing)} keys: {', '.join(missing[:8])}")
     if wrong:
         raise FishError(422, "checkpoint", f"{source} has wrong shapes: {'; '.join(wrong[:8])}")
+    if unexpected and strict:
+        raise FishError(
+            422, "checkpoint", f"{source} has {len(unexpected)} unexpected keys: {', '.join(unexpected[:8])}"
+        )
     if unexpected:
         log.warning("%s: ignoring %d unexpected keys: %s", source, len(unexpected), ", ".join(unexpected[:8]))
 
@@ -73,32 +84,79 @@ def check_state(model: torch.nn.Module, state: dict, source: str):
 @dataclass
 class LanguageModel:
     model: DualARTransformer
-    tokenizer: FishTokenizer
+    tokenizer: FishTokenizer | HFTokenizer
     args: ModelArgs
     device: torch.device
     dtype: torch.dtype
+    family: str = FISH_15
 
 
-def load_language_model(path: str | Path, device: str | None = None, half: bool = False) -> LanguageModel:
+def load_language_model(
+    path: str | Path, device: str | None = None, half: bool = False, dtype: torch.dtype | None = None
+) -> LanguageModel:
+    """The language model of any family's folder; `dtype` overrides the device's default precision."""
     path = Path(path)
     if not path.is_dir():
         raise FishError(404, "checkpoint", f"model directory not found: {path}")
-    args = ModelArgs.load(path)
+    data = read_config(path)
+    family = detect_family(path, data)
+    if family == S2_PRO:
+        args, tokenizer = omni_args(data), HFTokenizer(path)
+    elif family == FISH_15:
+        args, tokenizer = ModelArgs.from_dict(data), FishTokenizer.from_file(path / "tokenizer.tiktoken")
+    else:
+        args, tokenizer = ModelArgs.from_dict(data, keep_head_dim=True), FishTokenizer.from_s1_dir(path)
     if args.model_type != "dual_ar":
         raise FishError(
             422, "config.model_type", "only dual_ar checkpoints can generate (upstream's naive path is broken too)"
         )
-    tokenizer = FishTokenizer.from_file(path / "tokenizer.tiktoken")
     if args.vocab_size <= tokenizer.semantic_end_id:
         raise FishError(
             422,
             "config.vocab_size",
             f"vocab_size {args.vocab_size} is too small for the tokenizer's {tokenizer.semantic_end_id + 1} ids",
         )
-    model, dev, dtype = load_dual_ar(
-        path / "model.pth", args, tokenizer.semantic_begin_id, tokenizer.semantic_end_id, device, half
-    )
-    return LanguageModel(model, tokenizer, args, dev, dtype)
+    if tokenizer.num_semantic != args.codebook_size:
+        raise FishError(
+            422,
+            "config.codebook_size",
+            f"codebook_size {args.codebook_size} but the tokenizer has {tokenizer.num_semantic} semantic tokens",
+        )
+    dev = pick_device(device)
+    dtype = dtype or pick_dtype(dev, half, family)
+    weights = path / "model.pth"
+    if family == S2_PRO:
+        files = shard_files(path)
+        state, weights = read_safetensors(files, dtype), files[0].parent / "model-*.safetensors"
+    else:
+        state = read_pth(weights, drop_audio=family != FISH_15)
+    model = build_model(state, args, tokenizer, str(weights), strict=family != FISH_15)
+    return LanguageModel(model.to(device=dev, dtype=dtype).eval(), tokenizer, args, dev, dtype, family)
+
+
+def read_pth(weights: Path, drop_audio: bool = False) -> dict:
+    if not weights.is_file():
+        raise FishError(404, "checkpoint", f"weights not found: {weights}")
+    try:
+        state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which
+        raise FishError(422, "checkpoint", f"cannot read {weights}: {e}") from None
+    if not isinstance(state, dict):
+        raise FishError(422, "checkpoint", f"{weights} does not hold a state dict")
+    state = normalize_keys(state)
+    if drop_audio:  # S1-era rule: audio-encoder leftovers are not part of the LM
+        state = {k: v for k, v in state.items() if "audio_" not in k}
+    return state
+
+
+def build_model(state: dict, args: ModelArgs, tokenizer, source: str, strict: bool = False) -> DualARTransformer:
+    """Adopt `state`'s tensors (no copy) into a model built on the meta device."""
+    with torch.device("meta"):  # no throw-away random init: checkpoint tensors are assigned
+        model = DualARTransformer(args, tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
+    check_state(model, state, source, strict)
+    model.load_state_dict(state, strict=False, assign=True)
+    rebuild_buffers(model, args)  # non-persistent buffers were built on meta
+    return model
 
 
 def load_dual_ar(
@@ -109,16 +167,8 @@ def load_dual_ar(
     device: str | None = None,
     half: bool = False,
 ) -> tuple[DualARTransformer, torch.device, torch.dtype]:
-    """Read `model.pth` into a DualARTransformer on the chosen device and precision (tts and agent)."""
-    if not weights.is_file():
-        raise FishError(404, "checkpoint", f"weights not found: {weights}")
-    try:
-        state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which
-        raise FishError(422, "checkpoint", f"cannot read {weights}: {e}") from None
-    if not isinstance(state, dict):
-        raise FishError(422, "checkpoint", f"{weights} does not hold a state dict")
-    state = normalize_keys(state)
+    """Read a 1.5-layout `model.pth` into a DualARTransformer on the chosen device and precision (agent)."""
+    state = read_pth(weights)
     with torch.device("meta"):  # no throw-away random init: checkpoint tensors are assigned
         model = DualARTransformer(args, semantic_begin_id, semantic_end_id)
     check_state(model, state, str(weights))

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.detect import FISH_15
 from fish_speech.models.text2semantic.generate import WAIT, Generator
-from fish_speech.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
+from fish_speech.models.text2semantic.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
 from fish_speech.text.split import split_text
 
 MAX_LENGTH = 4096  # the inference engine's context budget base (the CLI used 2048 upstream)
@@ -46,8 +47,14 @@ def generate_long(
     max_length: int = MAX_LENGTH,
 ) -> Iterator[CodesBlock]:
     """Yield the codes of every chunk as they are generated. Sampling knobs are set on `generator`
-    (a `Generator`, or a batch `Slot`, whose `WAIT` items are passed on)."""
+    (a `Generator`, or a batch `Slot`, whose `WAIT` items are passed on). S1-mini and S2-Pro follow
+    their own upstream rules (`long_form_s2`)."""
     lm = generator.lm
+    if lm.family != FISH_15:
+        from fish_speech.models.text2semantic.long_form_s2 import generate_long_new
+
+        yield from generate_long_new(generator, text, references, max_new_tokens, chunk_length, sync_every)
+        return
     tok, n = lm.tokenizer, lm.args.num_codebooks
     max_length = min(max_length, lm.args.max_seq_len)
     prompts = [system_prompt(tok, n)] + [reference_prompt(t, c, tok, n) for t, c in references]

@@ -5,11 +5,17 @@ audio frame added into the embedding at semantic positions) and predicts the nex
 small fast transformer then predicts codebooks 1..N-1 of that frame, one after another, seeded by
 the slow hidden state. Attribute names mirror the official state-dict keys.
 
+OpenAudio S1-mini and Fish Audio S2-Pro run on the same classes; their differences are config
+switches (`ModelArgs`): QK-norm, a head_dim that is not dim/n_head, the summed embedding divided by
+sqrt(N+1) at semantic positions, a tied head (S2) and the fast model fed the post-norm state (S2).
+
 Caches are static (allocated once in `setup_caches`) so a decode step has fixed shapes and can be
 captured by torch.compile / CUDA graphs.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +86,11 @@ class Attention(nn.Module):
         self.n_head, self.n_kv, self.head_dim = args.n_head, args.n_local_heads, args.head_dim
         qkv = (args.n_head + 2 * args.n_local_heads) * args.head_dim
         self.wqkv = nn.Linear(args.dim, qkv, bias=args.attention_qkv_bias)
-        self.wo = nn.Linear(args.dim, args.dim, bias=False)
+        self.wo = nn.Linear(args.n_head * args.head_dim, args.dim, bias=args.attention_o_bias)
+        if args.attention_qk_norm:  # upstream uses torch's own RMSNorm here (not the class above)
+            self.q_norm = nn.RMSNorm(args.head_dim, eps=args.norm_eps)
+            self.k_norm = nn.RMSNorm(args.head_dim, eps=args.norm_eps)
+        self.qk_norm = args.attention_qk_norm
         self.kv_cache: KVCache | None = None
 
     def forward(
@@ -92,8 +102,10 @@ class Attention(nn.Module):
         b, s, _ = x.shape
         q_w, kv_w = self.n_head * self.head_dim, self.n_kv * self.head_dim
         q, k, v = self.wqkv(x).split([q_w, kv_w, kv_w], dim=-1)
-        q = apply_rope(q.view(b, s, self.n_head, self.head_dim), rope)
-        k = apply_rope(k.view(b, s, self.n_kv, self.head_dim), rope)
+        q, k = q.view(b, s, self.n_head, self.head_dim), k.view(b, s, self.n_kv, self.head_dim)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         if self.kv_cache is not None and input_pos is not None:
             k_all, v_all = self.kv_cache.update(input_pos, k, v, slot)
@@ -204,13 +216,19 @@ class DualARTransformer(nn.Module):
             self.cache_len = length
 
     # ---- slow transformer ---------------------------------------------------------------
-    def embed(self, inp: Tensor) -> Tensor:
-        """inp [B, N+1, S] -> [B, S, D]; codebook rows count only at semantic positions."""
+    def embed(self, inp: Tensor, scale: bool = True) -> Tensor:
+        """inp [B, N+1, S] -> [B, S, D]; codebook rows count only at semantic positions.
+
+        With `scale_codebook_embeddings` (S1/S2) the inference path divides the whole sum at semantic
+        positions by sqrt(N+1); upstream's training-style forward does not (`scale=False`)."""
         tokens, codes = inp[:, 0], inp[:, 1:]
         x = self.embeddings(tokens)
         vq = self.codebook_embeddings(codes + self.codebook_offsets.view(1, -1, 1)).sum(1)
         semantic = (tokens >= self.semantic_begin_id) & (tokens <= self.semantic_end_id)
-        return x + vq * semantic.unsqueeze(-1).to(vq.dtype)
+        x = x + vq * semantic.unsqueeze(-1).to(vq.dtype)
+        if scale and self.args.scale_codebook_embeddings:
+            x = torch.where(semantic.unsqueeze(-1), x / math.sqrt(self.args.num_codebooks + 1), x)
+        return x
 
     def output_weight(self) -> Tensor:
         return self.output.weight if hasattr(self, "output") else self.embeddings.weight
@@ -223,7 +241,7 @@ class DualARTransformer(nn.Module):
         `input_pos` is [S], the positions of inp's S columns; for a one-column decode (inp [B, N+1, 1])
         it is [B], one position per row (the same thing when B = 1). `slot` runs a B=1 input in that
         row of a batched cache. Returns (logits of the last position [B, V], pre-norm hidden of the
-        last position [B, 1, Df]). `head` ([K, D], rows of the output matrix) computes logits for
+        last position [B, 1, Df]; post-norm with `norm_fastlayer_input`). `head` ([K, D], rows of the output matrix) computes logits for
         those K ids only.
         """
         x = self.embed(inp)
@@ -236,8 +254,10 @@ class DualARTransformer(nn.Module):
         for layer in self.layers:
             x = layer(x, rope, input_pos, mask, slot)
         x = x[:, -1:]
-        hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
-        logits = F.linear(self.norm(x), self.output_weight() if head is None else head)
+        out = self.norm(x)
+        hidden = out if self.args.norm_fastlayer_input else x
+        hidden = self.fast_project_in(hidden) if hasattr(self, "fast_project_in") else hidden
+        logits = F.linear(out, self.output_weight() if head is None else head)
         return logits[:, 0], hidden
 
     # ---- fast transformer ---------------------------------------------------------------
@@ -258,13 +278,14 @@ class DualARTransformer(nn.Module):
         For position t the fast input is [hidden_t, E(code 0 of column t+1), ..., E(code N-2 of column t+1)].
         """
         b, _, s = inp.shape
-        x = self.embed(inp)
+        x = self.embed(inp, scale=False)
         rope = self.freqs_cis[:s]
         for layer in self.layers:
             x = layer(x, rope, None, None)
         out = self.norm(x)
         token_logits = self.output(out) if hasattr(self, "output") else F.linear(out, self.embeddings.weight)
-        hidden = self.fast_project_in(x) if hasattr(self, "fast_project_in") else x
+        hidden = out if self.args.norm_fastlayer_input else x
+        hidden = self.fast_project_in(hidden) if hasattr(self, "fast_project_in") else hidden
         n = self.args.num_codebooks
         nxt = F.pad(inp[:, 1:, 1:], (0, 1))  # codes of column t+1
         fast_in = torch.cat(

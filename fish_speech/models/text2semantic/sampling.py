@@ -75,3 +75,26 @@ def sample(
         noise = torch.empty_like(probs).exponential_(1)
     drawn = (probs / noise).argmax(-1)
     return torch.where(sampled, drawn, greedy).to(torch.int32)
+
+
+def sample_top_k(
+    logits: Tensor, temperature: Tensor, top_p: Tensor, top_k: Tensor, noise: Tensor | None = None
+) -> Tensor:
+    """S2-Pro's draw (upstream HEAD `logits_to_probs`): logits [B, V] -> ids [B] (int32).
+
+    On the untempered softmax, drop sorted rank r when its cumulative mass exceeds top_p or r >= top_k
+    (never rank 0); then temperature, softmax, exponential race. temperature 0 = argmax."""
+    sampled = temperature > 0
+    temperature, top_p, top_k = (_per_row(k, logits) for k in (temperature, top_p, top_k))
+    greedy = logits.argmax(-1)
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    ranks = torch.arange(logits.shape[-1], device=logits.device)
+    drop = (cum > top_p) | (ranks >= top_k)
+    drop[..., 0] = False
+    drop = drop.scatter(-1, order, drop)
+    probs = torch.softmax(logits.masked_fill(drop, float("-inf")) / torch.clamp(temperature, min=1e-5), dim=-1)
+    if noise is None:
+        noise = torch.empty_like(probs).exponential_(1)
+    drawn = (probs / noise).argmax(-1)
+    return torch.where(sampled, drawn, greedy).to(torch.int32)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from fish_speech.errors import FishError
+from fish_speech.models.text2semantic.tokenizer import IM_END, IM_START, VOICE, FishTokenizer
 from fish_speech.text.clean import clean_text
-from fish_speech.tokenizer import IM_END, IM_START, VOICE, FishTokenizer
 
 SYSTEM_TEXT = "Speak out the provided text."
 

@@ -1,8 +1,10 @@
-"""The tiktoken tokenizer of the Fish Speech 1.5 checkpoints (`tokenizer.tiktoken`).
+"""The tiktoken tokenizers of Fish Speech 1.5 and OpenAudio S1-mini (`tokenizer.tiktoken`).
 
-Special tokens are not stored in the file: their ids are n_ranks + their index in the fixed list
-below (`special_tokens.json` is written beside it but upstream never reads it; we check it when
-present). Every special string typed in user text becomes its special id, as upstream.
+Special tokens are not stored in the ranks file: their ids are n_ranks + their index in a list.
+1.5: the fixed list below (`special_tokens.json` is written beside it but upstream never reads it;
+we check it when present). S1-mini: the keys of `special_tokens.json` in file order (its values are
+ignored, as upstream), 15 protocol tokens then 4096 semantic tokens; rank lines whose token is "="
+are skipped. Every special string typed in user text becomes its special id, as upstream.
 """
 
 from __future__ import annotations
@@ -29,10 +31,16 @@ SPECIAL_TOKENS = (
     + [TEXT, VOICE, INTERLEAVE]
     + [f"<|semantic:{i}|>" for i in range(NUM_SEMANTIC)]
 )
+# S1-mini's built-in list (used when special_tokens.json is absent), upstream order
+S1_SPECIAL_TOKENS = (
+    [BOS, EOS, PAD, IM_START, IM_END, "<|phoneme_start|>", "<|phoneme_end|>", "<|tool_call_start|>"]
+    + ["<|tool_call_end|>", TEXT, VOICE, INTERLEAVE, "<|audio_start|>", "<|audio_end|>", "<|audio|>"]
+    + [f"<|semantic:{i}|>" for i in range(4096)]
+)
 MAX_PIECE = 400_000  # upstream encodes longer strings in pieces of this many characters
 
 
-def read_ranks(path: Path) -> dict[bytes, int]:
+def read_ranks(path: Path, skip_equals: bool = False) -> dict[bytes, int]:
     ranks: dict[bytes, int] = {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -40,20 +48,46 @@ def read_ranks(path: Path) -> dict[bytes, int]:
         parts = line.split()
         if len(parts) != 2:
             raise FishError(422, "tokenizer", f"{path}:{n}: expected '<base64> <rank>'")
+        if skip_equals and parts[0] == "=":
+            continue
         ranks[base64.b64decode(parts[0])] = int(parts[1])
     return ranks
 
 
 class FishTokenizer:
-    def __init__(self, ranks: dict[bytes, int], name: str = "fish"):
+    def __init__(self, ranks: dict[bytes, int], name: str = "fish", specials: list[str] = SPECIAL_TOKENS):
         self.n_ranks = len(ranks)
-        self.special = {tok: self.n_ranks + i for i, tok in enumerate(SPECIAL_TOKENS)}
+        self.special = {tok: self.n_ranks + i for i, tok in enumerate(specials)}
         self._enc = tiktoken.Encoding(name=name, pat_str=PATTERN, mergeable_ranks=ranks, special_tokens=self.special)
+        n_semantic = sum(1 for t in specials if t.startswith("<|semantic:"))
+        if not n_semantic or "<|semantic:0|>" not in self.special:
+            raise FishError(422, "tokenizer", "the special tokens hold no <|semantic:i|> entries")
+        self.num_semantic = n_semantic
         self.semantic_begin_id = self.special["<|semantic:0|>"]
-        self.semantic_end_id = self.special[f"<|semantic:{NUM_SEMANTIC - 1}|>"]
+        self.semantic_end_id = self.special[f"<|semantic:{n_semantic - 1}|>"]
         self.im_start_id = self.special[IM_START]
         self.im_end_id = self.special[IM_END]
         self.voice_id = self.special[VOICE]
+        self.vocab_size = self.n_ranks + len(specials)
+
+    @classmethod
+    def from_s1_dir(cls, directory: str | Path) -> "FishTokenizer":
+        """S1-mini: `tokenizer.tiktoken` + `special_tokens.json` (keys in file order)."""
+        directory = Path(directory)
+        path = directory / "tokenizer.tiktoken"
+        if not path.is_file():
+            raise FishError(404, "checkpoint", f"tokenizer file not found: {path}")
+        specials = S1_SPECIAL_TOKENS
+        special_file = directory / "special_tokens.json"
+        if special_file.is_file():
+            try:
+                specials = list(json.loads(special_file.read_text()))
+            except json.JSONDecodeError as e:
+                raise FishError(422, "tokenizer", f"{special_file} is not valid JSON: {e}") from None
+        return cls(read_ranks(path, skip_equals=True), name=directory.name or "s1", specials=specials)
+
+    def token_id(self, token: str) -> int:
+        return self.special[token]
 
     @classmethod
     def from_file(cls, path: str | Path) -> "FishTokenizer":
