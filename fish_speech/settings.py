@@ -102,10 +102,33 @@ class Settings:
         "MAX_REFERENCE_SECONDS", 90.0, "float", "seconds of one reference audio", "limits", 0
     )
     reference_url_timeout: float = _env(
-        "REFERENCE_URL_TIMEOUT", 20.0, "float", "seconds to download a reference URL", "limits", 0
+        "REFERENCE_URL_TIMEOUT", 20.0, "float", "seconds for the whole download of a reference URL", "limits", 0
     )
     max_new_tokens: int = _env(
         "MAX_NEW_TOKENS_LIMIT", 4096, "int", "largest `max_new_tokens` a request may ask for", "limits", 0
+    )
+    max_reference_text_length: int = _env(
+        "MAX_REFERENCE_TEXT_LENGTH", 1000, "int", "characters of one reference transcript", "limits", 0
+    )
+    min_chunk_length: int = _env(
+        "MIN_CHUNK_LENGTH", 100, "int", "smallest `chunk_length`; smaller values are raised to it", "limits", 1
+    )
+    max_audio_seconds: float = _env(
+        "MAX_AUDIO_SECONDS", 600.0, "float", "seconds of audio one tts job may generate", "limits", 0
+    )
+    max_codec_frames: int = _env(
+        "MAX_CODEC_FRAMES", 2048, "int", "codec frames per /v1/vqgan/encode or /decode request", "limits", 0
+    )
+    max_references: int = _env("MAX_REFERENCES", 8, "int", "uploaded reference clips per request", "limits", 0)
+    max_references_bytes: int = _env(
+        "MAX_REFERENCES_BYTES", 40 * 1024 * 1024, "int", "bytes of all reference clips of one request", "limits", 0
+    )
+    max_saved_voices: int = _env("MAX_SAVED_VOICES", 1000, "int", "voices saved under REFERENCES_DIR", "limits", 0)
+    reference_cache_items: int = _env(
+        "REFERENCE_CACHE_ITEMS", 128, "int", "encoded references kept in memory (least recently used go)", "limits", 0
+    )
+    reference_cache_bytes: int = _env(
+        "REFERENCE_CACHE_BYTES", 64 * 1024 * 1024, "int", "bytes of encoded references kept in memory", "limits", 0
     )
     # ---- agent
     agent_backend: str = _env(
@@ -147,10 +170,31 @@ class Settings:
     conversation_ttl: float = _env(
         "CONVERSATION_TTL", 7 * 24 * 3600.0, "float", "seconds a conversation is kept", "agent", 0
     )
+    conversation_secret: str | None = _env(
+        "CONVERSATION_SECRET",
+        None,
+        "path",
+        "key for conversation tokens; default: one kept in the store (memory: per process)",
+        "agent",
+    )
     conversation_max_turns: int = _env("CONVERSATION_MAX_TURNS", 200, "int", "turns kept per conversation", "agent", 0)
     # ---- HTTP server
     api_key: str | None = _env(
         "FISH_API_KEY", None, "path", "bearer key the HTTP server requires (and tools/api_client.py sends)", "server"
+    )
+    allowed_hosts: str = _env(
+        "ALLOWED_HOSTS",
+        "",
+        "str",
+        "without a key: Host names served besides localhost (comma-separated; * = any)",
+        "server",
+    )
+    allowed_origins: str = _env(
+        "ALLOWED_ORIGINS",
+        "",
+        "str",
+        "without a key: browser origins allowed besides the server's own (comma-separated)",
+        "server",
     )
     webui_host: str = _env("GRADIO_SERVER_NAME", "127.0.0.1", "str", "host of tools/run_webui.py", "server")
     webui_port: int = _env("GRADIO_SERVER_PORT", 7860, "int", "port of tools/run_webui.py", "server", 1)
@@ -253,6 +297,13 @@ class Limits:
     max_reference_seconds: float = Settings.max_reference_seconds
     reference_url_timeout: float = Settings.reference_url_timeout
     max_new_tokens: int = Settings.max_new_tokens
+    max_reference_text_length: int = Settings.max_reference_text_length
+    min_chunk_length: int = Settings.min_chunk_length
+    max_audio_seconds: float = Settings.max_audio_seconds
+    max_codec_frames: int = Settings.max_codec_frames
+    max_references: int = Settings.max_references
+    max_references_bytes: int = Settings.max_references_bytes
+    max_saved_voices: int = Settings.max_saved_voices
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:

@@ -49,6 +49,7 @@ def build_input(a: argparse.Namespace) -> dict:
         "reference_id": a.reference_id,
         "system_message": a.system,
         "conversation_id": a.conversation_id,
+        "conversation_token": a.conversation_token,
         "streaming": a.stream,
         "format": a.format,
         "temperature": a.temperature,
@@ -180,6 +181,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     what.add_argument("--format", default="wav", help="wav, mp3, flac, opus or pcm (%(default)s)")
     what.add_argument("--conversation-id", help="conversation to continue (agent mode)")
+    what.add_argument("--conversation-token", help="the token the conversation's first turn printed")
     what.add_argument("--temperature", type=float)
     what.add_argument("--top-p", type=float)
     what.add_argument("--repetition-penalty", type=float)
@@ -266,6 +268,8 @@ def main(argv=None) -> int:
     done = sink.done or {}
     if done.get("audio_url"):
         print(f"audio uploaded: {done['audio_url']}")
+    if done.get("conversation_token"):
+        print(f"conversation_token: {done['conversation_token']} (send it with --conversation-token)")
     if sink.audio_bytes:
         print(f"audio: {sink.path} ({sink.audio_bytes} bytes, {done.get('duration')} s, {done.get('format')})")
     print(

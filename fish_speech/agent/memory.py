@@ -46,6 +46,19 @@ def display_history(messages: list[Message], with_codes: bool = False) -> list[d
     return out
 
 
+def _check_text_in(entry, field_name: str) -> None:
+    """Strings that cannot be UTF-8 (lone surrogates) are refused here, not when the turn is stored."""
+    texts = [entry.get("content")] if isinstance(entry, dict) else []
+    if isinstance(entry, dict) and isinstance(entry.get("parts"), list):
+        texts += [p.get("text") for p in entry["parts"] if isinstance(p, dict)]
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise bad_input(field_name, "holds an invalid character (a lone surrogate)") from None
+
+
 def parse_history(value, field_name: str = "history") -> list[Message]:
     """A client-held history: entries with `parts` (as returned with return_codes) or plain
     `content` text (audio markers are dropped: the codes are not in it)."""
@@ -55,6 +68,7 @@ def parse_history(value, field_name: str = "history") -> list[Message]:
         raise bad_input(field_name, f"has {len(value)} messages; at most {MAX_HISTORY_MESSAGES}")
     messages = []
     for entry in value:
+        _check_text_in(entry, field_name)
         if isinstance(entry, dict) and "parts" in entry:
             messages.append(message_from_dict(entry, field_name))
             continue

@@ -142,10 +142,13 @@ def _decode_ffmpeg(data: bytes, max_seconds: float | None) -> tuple[np.ndarray, 
     if exe is None:
         return None
     try:
-        return _parse_ffmpeg_wav(_run_ffmpeg(exe, "pipe:0", data, max_seconds))
+        audio, sr = _parse_ffmpeg_wav(_run_ffmpeg(exe, "pipe:0", data, max_seconds))
+        if len(audio):
+            return audio, sr
     except (ValueError, subprocess.SubprocessError, OSError):
         pass
-    # Some containers (MP4 with its index at the end) need a seekable input: a private temp file.
+    # Some containers need a seekable input: an MP4/M4A with its index at the end (no +faststart)
+    # decodes from a pipe with exit status 0 and no samples. Then: a private temp file.
     try:
         with tempfile.NamedTemporaryFile(prefix="fish-audio-", suffix=".bin") as tmp:
             tmp.write(data)

@@ -17,7 +17,13 @@ from fish_speech.server.routes_meta import STATIC_DIR
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
-def create_app(runtime, api_key: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
+def create_app(
+    runtime,
+    api_key: str | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    allowed_hosts=(),
+    allowed_origins=(),
+) -> FastAPI:
     from fish_speech.server import routes_chat, routes_codec, routes_meta, routes_refs, routes_tts
 
     app = FastAPI(
@@ -37,5 +43,11 @@ def create_app(runtime, api_key: str | None = None, max_request_bytes: int = DEF
     for module in (routes_meta, routes_tts, routes_codec, routes_refs, routes_chat):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(Guard, api_key=api_key, max_request_bytes=int(max_request_bytes))
+    app.add_middleware(
+        Guard,
+        api_key=api_key,
+        max_request_bytes=int(max_request_bytes),
+        allowed_hosts=tuple(allowed_hosts),
+        allowed_origins=tuple(allowed_origins),
+    )
     return app

@@ -59,6 +59,17 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help="require 'Authorization: Bearer KEY' on /v1/* (default: $FISH_API_KEY, none)",
     )
     p.add_argument(
+        "--allowed-hosts",
+        default=Settings.one("allowed_hosts"),
+        help="without a key: Host names to serve besides localhost, comma-separated, * = any (default: $ALLOWED_HOSTS)",
+    )
+    p.add_argument(
+        "--allowed-origins",
+        default=Settings.one("allowed_origins"),
+        help="without a key: browser origins allowed besides the server's own, comma-separated "
+        "(default: $ALLOWED_ORIGINS)",
+    )
+    p.add_argument(
         "--warmup",
         choices=("auto", "on", "off"),
         default="auto",
@@ -134,7 +145,15 @@ def serve(args, host: str, port: int, banner: str) -> int:
     except FishError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    app = create_app(rt, api_key=args.api_key, max_request_bytes=int(args.max_request_mb * 1024 * 1024))
+    from fish_speech.server.guard import split_list
+
+    app = create_app(
+        rt,
+        api_key=args.api_key,
+        max_request_bytes=int(args.max_request_mb * 1024 * 1024),
+        allowed_hosts=split_list(args.allowed_hosts),
+        allowed_origins=split_list(args.allowed_origins),
+    )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"{banner}: http://{shown}:{port}/  (API docs at /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5)

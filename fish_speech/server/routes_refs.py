@@ -14,7 +14,7 @@ from fish_speech.errors import FishError, bad_input
 from fish_speech.server.schemas import BYTES_DOC, REFERENCE_ADD_RULES, json_schema, request_body
 from fish_speech.server.wire import decode_bytes, parse_body, reply
 from fish_speech.service import voices
-from fish_speech.service.fields import parse_fields
+from fish_speech.service.fields import check_reference_text, parse_fields
 from fish_speech.voices.ref_data import RefData
 
 router = APIRouter(tags=["voices"])
@@ -47,6 +47,7 @@ async def _add(request: Request) -> Response:
     if "id" not in raw and "reference_id" in raw:  # upstream's spelling
         raw = {**raw, "id": raw["reference_id"]}
     values, _ = parse_fields(raw, REFERENCE_ADD_RULES, ignore={"audio", "filename", "reference_id"})
+    check_reference_text(values["text"], request.app.state.runtime.limits, "text")
     if not audio:
         raise bad_input("audio", "is required: an audio file of the voice")
     if filename is not None and not isinstance(filename, str):

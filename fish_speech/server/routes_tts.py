@@ -20,8 +20,8 @@ from fish_speech.server.schemas import (
 )
 from fish_speech.server.wire import decode_bytes, parse_body
 from fish_speech.service import voices
-from fish_speech.service.fields import check_tts_limits, parse_fields
-from fish_speech.service.tts import TTSJob, tts_events
+from fish_speech.service.fields import check_string, check_tts_limits, parse_fields
+from fish_speech.service.tts import TTSJob, check_uploads, tts_events
 from fish_speech.service.voices import VoiceQuery
 
 router = APIRouter(tags=["speech"])
@@ -40,13 +40,14 @@ def _limit(request: Request) -> int:
     return request.app.state.max_request_bytes
 
 
-def uploaded_references(raw: dict) -> list[tuple[bytes, str]]:
-    """[(audio bytes, transcript)] from upstream's `references: [{audio, text}]`."""
+def uploaded_references(raw: dict, limits) -> list[tuple[bytes, str]]:
+    """[(audio bytes, transcript)] from upstream's `references: [{audio, text}]`; counted before decoding."""
     refs = raw.get("references")
     if refs is None:
         return []
     if not isinstance(refs, list):
         raise bad_input("references", "must be a list of {audio, text} objects")
+    check_uploads([(b"", "", f"references[{i}].audio") for i in range(len(refs))], limits)
     out = []
     for i, item in enumerate(refs):
         if not isinstance(item, dict):
@@ -54,6 +55,7 @@ def uploaded_references(raw: dict) -> list[tuple[bytes, str]]:
         text = item.get("text") or ""
         if not isinstance(text, str):
             raise bad_input(f"references[{i}].text", "must be a string")
+        check_string(text, f"references[{i}].text")
         out.append((decode_bytes(item.get("audio"), f"references[{i}].audio"), text))
     return out
 
@@ -86,7 +88,9 @@ async def tts(request: Request) -> Response:
     check_tts_limits(values, rt.limits, "text")
     voice = VoiceQuery(
         reference_id=values["reference_id"] or None,
-        uploads=[(data, text, f"references[{i}].audio") for i, (data, text) in enumerate(uploaded_references(raw))],
+        uploads=[
+            (data, text, f"references[{i}].audio") for i, (data, text) in enumerate(uploaded_references(raw, rt.limits))
+        ],
         speaker=values.get("speaker"),
         emotion=values.get("emotion"),
         use_cache=bool(values.get("use_memory_cache", True)),

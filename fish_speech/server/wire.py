@@ -63,6 +63,9 @@ async def parse_body(request: Request, limit: int) -> dict:
             data = ormsgpack.unpackb(raw)
         except Exception as exc:  # ormsgpack raises its own decode error type
             raise FishError(400, None, f"body is not valid msgpack: {exc}") from None
+    elif kind == "" and not getattr(request.app.state, "api_key", None):
+        # a keyless server: a body without a content type is what a cross-site form or beacon sends
+        raise FishError(415, "content-type", "send Content-Type: application/json (or application/msgpack)")
     elif kind in ("", "application/json", "text/json") or kind.endswith("+json"):
         if not raw.strip():
             raise FishError(400, None, "request body is empty; send a JSON object")
@@ -70,6 +73,8 @@ async def parse_body(request: Request, limit: int) -> dict:
             data = json.loads(raw)
         except ValueError as exc:
             raise FishError(400, None, f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise FishError(400, None, "body is nested too deeply") from None
     else:
         raise FishError(
             415, "content-type", f"unsupported content type {kind!r}; use application/json or application/msgpack"

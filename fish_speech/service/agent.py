@@ -29,16 +29,34 @@ def _rounded(timings: dict) -> dict:
 
 
 class AgentService:
-    def __init__(self, engine, limits, max_message_chars: int = 0):
+    def __init__(self, engine, limits, max_message_chars: int = 0, conversation_secret: str | None = None):
         self.engine = engine
         self.limits = limits
         self.max_message_chars = max_message_chars or limits.max_text_length
+        self._secret = conversation_secret
+        self._ownership = None
+
+    @property
+    def ownership(self):
+        """Tokens for the engine's current store (None: the engine keeps no conversations)."""
+        from fish_speech.store.ownership import Ownership
+
+        store = getattr(self.engine, "store", None)
+        if store is None:
+            return None
+        if self._ownership is None or self._ownership.store is not store:
+            self._ownership = Ownership(store, self._secret)
+        return self._ownership
 
     async def events(self, raw: dict, scheduler) -> AsyncIterator:
         """The events of one agent turn; `scheduler` runs the engine on the model thread."""
         request, out, unknown = await asyncio.to_thread(parse_agent_request, raw, self.limits, self.max_message_chars)
         if unknown:
             log.warning("agent job: ignoring unknown fields %s", ", ".join(unknown))
+        token = None
+        owner = self.ownership if request.conversation_id is not None else None
+        if owner is not None:  # before the engine reads or writes anything of the conversation
+            token = await asyncio.to_thread(owner.check, request.conversation_id, raw.get("conversation_token"))
         sink = AudioSink(out.format, self.engine.sample_rate, out.streaming)
         done = None
         try:
@@ -66,6 +84,7 @@ class AgentService:
                 "backend": self.engine.backend,
                 "text": done.text,
                 "conversation_id": done.conversation_id,
+                "conversation_token": token,
                 "finish_reason": done.finish_reason,
                 "history": display_history(done.messages, out.return_codes),
                 "format": out.format,
@@ -126,7 +145,8 @@ def load_agent_engine(rt, store=None):
 def load_agent(rt) -> AgentService | UnavailableAgent:
     """An AgentService, or an UnavailableAgent carrying why it could not be built."""
     try:
-        return AgentService(load_agent_engine(rt), rt.limits, rt.settings.agent_max_message_chars)
+        s = rt.settings
+        return AgentService(load_agent_engine(rt), rt.limits, s.agent_max_message_chars, s.conversation_secret)
     except FishError as err:
         log.error("agent mode unavailable: %s", err)
         return UnavailableAgent(FishError(503, err.field, f"agent mode unavailable: {err.message}"))

@@ -15,7 +15,15 @@ from fish_speech.agent.memory import parse_history
 from fish_speech.agent.types import AgentRequest
 from fish_speech.errors import bad_input
 from fish_speech.service.audio_input import Fetch, audio_bytes
-from fish_speech.service.fields import TTS_RULES, Rule, check_max_new_tokens, check_text, parse_fields, sampling_from
+from fish_speech.service.fields import (
+    TTS_RULES,
+    Rule,
+    check_max_new_tokens,
+    check_reference_text,
+    check_text,
+    parse_fields,
+    sampling_from,
+)
 from fish_speech.settings import Limits
 from fish_speech.store.conversation import validate_conversation_id
 
@@ -26,6 +34,9 @@ AGENT_RULES: dict[str, Rule] = {
     "system_audio": Rule("audio", None, nullable=True, doc="the voice to answer in (base64 audio file)"),
     "reference_text": Rule("str", "", nullable=True, doc="transcript of system_audio (llm backend)"),
     "conversation_id": Rule("str", None, nullable=True, doc="keep the conversation on the server"),
+    "conversation_token": Rule(
+        "str", None, nullable=True, doc="the token the conversation's first turn returned (later turns need it)"
+    ),
     "streaming": Rule("bool", True, doc="send text and audio chunks as they are produced"),
     "format": TTS_RULES["format"],
     "return_codes": Rule("bool", False, doc="add the VQ codes (`parts`) to every entry of the done history"),
@@ -67,6 +78,7 @@ def parse_agent_request(
     if values["conversation_id"] is not None:
         validate_conversation_id(values["conversation_id"])
     check_max_new_tokens(values, limits)
+    check_reference_text(values["reference_text"], limits)
     history = raw.get("history")
     history = None if history is None else parse_history(history)
 

@@ -12,14 +12,23 @@ bool. A float field takes integers; an integer field takes floats only when they
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from fish_speech.engine.types import Sampling
-from fish_speech.errors import bad_input
+from fish_speech.errors import FishError, bad_input
 from fish_speech.settings import Limits
 
 _REQUIRED = object()
+# Numbers past this size are never meaningful here, and turning them into floats overflows.
+MAX_MAGNITUDE = 2**53
+# Unicode categories that carry nothing to say: controls, format (zero-width) characters, separators,
+# unassigned and surrogate code points. Text made only of these is refused instead of spoken as noise.
+_SILENT = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+# The fastest speech is about 30 characters a second: text longer than this many characters per second
+# of MAX_AUDIO_SECONDS cannot fit in a job, so it is refused before any generation.
+FASTEST_CHARS_PER_SECOND = 30
 
 
 @dataclass(frozen=True)
@@ -86,9 +95,12 @@ def check_value(name: str, rule: Rule, value: Any) -> Any:
     elif kind == "str":
         if not isinstance(value, str):
             raise bad_input(name, f"must be a string, not {type(value).__name__}")
+        check_string(value, name)
     elif kind in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad_input(name, f"must be a number, not {type(value).__name__}")
+        if isinstance(value, int) and abs(value) > MAX_MAGNITUDE:
+            raise bad_input(name, f"is out of range (more than {MAX_MAGNITUDE:.0f} in size)")
         if isinstance(value, float) and not math.isfinite(value):
             raise bad_input(name, "must be a finite number")
         if kind == "int":
@@ -110,6 +122,20 @@ def check_value(name: str, rule: Rule, value: Any) -> Any:
         if value not in choices:
             raise bad_input(name, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
+
+
+def check_string(value: str, name: str) -> str:
+    """Refuse text that cannot be encoded as UTF-8 (lone surrogates such as a JSON "\\ud800")."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise bad_input(name, f"holds an invalid character (U+{ord(err.object[err.start]):04X}) at {err.start}")
+    return value
+
+
+def speakable(text: str) -> bool:
+    """Whether `text` holds at least one character that is not a control, zero-width or space."""
+    return any(unicodedata.category(ch) not in _SILENT for ch in text)
 
 
 def parse_fields(
@@ -134,9 +160,12 @@ def parse_fields(
 
 
 def check_text(text: str, limits: Limits, name: str = "text") -> str:
-    """Reject empty (or whitespace-only) text and text over the length limit."""
+    """Reject empty text, text with nothing to say (controls, zero-width) and text over the length limit."""
+    check_string(text, name)
     if not text.strip():
         raise bad_input(name, "must not be empty")
+    if not speakable(text):
+        raise bad_input(name, "holds only control, zero-width or space characters; nothing to say")
     if limits.max_text_length and len(text) > limits.max_text_length:
         raise bad_input(name, f"is {len(text)} characters long; the limit is {limits.max_text_length}")
     return text
@@ -159,10 +188,43 @@ def check_max_new_tokens(values: Mapping[str, Any], limits: Limits) -> None:
         raise bad_input("max_new_tokens", f"must be at most {cap}, got {values['max_new_tokens']}")
 
 
+def check_reference_text(text: str | None, limits: Limits, name: str = "reference_text") -> None:
+    """A reference transcript is short: MAX_REFERENCE_TEXT_LENGTH characters at most."""
+    cap = limits.max_reference_text_length
+    if text and cap and len(text) > cap:
+        raise FishError(413, name, f"is {len(text)} characters long; the limit is {cap} (MAX_REFERENCE_TEXT_LENGTH)")
+
+
+def check_normalized(text: str, normalize: bool, limits: Limits, name: str = "text") -> None:
+    """The text limit holds after normalisation (which spells out numbers and symbols), and text whose
+    fastest reading is longer than MAX_AUDIO_SECONDS is refused before any generation."""
+    if normalize:
+        from fish_speech.text.normalize import normalize_text
+
+        text = normalize_text(text, "auto")
+    cap = limits.max_text_length
+    if cap and len(text) > cap:
+        raise FishError(
+            413, name, f"is {len(text)} characters long after normalisation; the limit is {cap} (MAX_TEXT_LENGTH)"
+        )
+    seconds = limits.max_audio_seconds
+    if seconds and len(text) > seconds * FASTEST_CHARS_PER_SECOND:
+        raise FishError(
+            413, name, f"needs more than the {seconds:g} s of audio one job may generate (MAX_AUDIO_SECONDS)"
+        )
+
+
+def chunk_length_for(value: int, limits: Limits) -> int:
+    """Chunks shorter than MIN_CHUNK_LENGTH bytes are merged up to it (0 still means one chunk)."""
+    return max(value, limits.min_chunk_length) if value else 0
+
+
 def check_tts_limits(values: Mapping[str, Any], limits: Limits, text_field: str = "text") -> None:
-    """The limits of a tts request on every surface: the text's length and the frame cap."""
+    """The limits of a tts request on every surface: text length (raw and normalised), transcript, frame cap."""
     check_text(values["text"], limits, text_field)
+    check_reference_text(values.get("reference_text"), limits)
     check_max_new_tokens(values, limits)
+    check_normalized(values["text"], values.get("normalize", True), limits, text_field)
 
 
 def sampling_from(values: Mapping[str, Any]) -> Sampling:

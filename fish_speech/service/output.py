@@ -3,6 +3,9 @@
   {"type": "text", "text": ...}
   {"type": "audio", "index": i, "format": fmt, "audio": base64}   all audio chunks, in order, form
                                                                  one valid file of `format`
+  {"type": "history", "index": k, "json": piece}                  only when `done` would pass ITEM_BYTES:
+                                                                 the pieces, joined in order, are the
+                                                                 JSON text of the history list
   {"type": "done", ...summary, "chunks": n, ["audio": base64 | "audio_url": url]}
 
 A chunk never carries more than `chunk_bytes` raw audio bytes, which keeps it under RunPod's 1 MB
@@ -12,12 +15,16 @@ per output item; a whole (non-streamed) file that is larger comes as audio chunk
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fish_speech.service.events import AudioBytes, JobDone, TextOut
 
 CHUNK_BYTES = 512 * 1024  # raw bytes per audio chunk: ~700 kB of base64, under RunPod's 1 MB
 MAX_CHUNK_BYTES = 700_000  # 933,336 base64 characters + the chunk's other keys: still under 1 MB
+
+ITEM_BYTES = 900_000  # the most one yielded item may take as JSON: RunPod takes at most 1 MB per item
+HISTORY_PIECE_CHARS = 200_000  # characters of history JSON per history chunk (halved while too large)
 
 Upload = Callable[[bytes, str], Awaitable[str | None]]  # (whole file, format) -> URL, or None: not uploaded
 
@@ -33,6 +40,23 @@ def audio_chunks(data: bytes, fmt: str, size: int, first_index: int = 0) -> list
         }
         for i, at in enumerate(range(0, len(data), size))
     ]
+
+
+def _json_size(item: dict) -> int:
+    return len(json.dumps(item))
+
+
+def history_chunks(history, budget: int = ITEM_BYTES) -> list[dict]:
+    """The history's JSON text cut into chunk objects that each stay under `budget` bytes of JSON."""
+    text, out, at, step = json.dumps(history), [], 0, HISTORY_PIECE_CHARS
+    while at < len(text):
+        piece = {"type": "history", "index": len(out), "json": text[at : at + step]}
+        if _json_size(piece) > budget and step > 1:  # escapes (\uXXXX, \") made it grow: smaller pieces
+            step //= 2
+            continue
+        out.append(piece)
+        at += step
+    return out
 
 
 async def as_chunks(
@@ -69,4 +93,16 @@ async def as_chunks(
                         yield chunk
                 done["bytes"] = len(whole)
             done["chunks"] = index
+            if done.get("history") is not None and _json_size(done) > ITEM_BYTES:
+                if "audio" in done:  # the file goes first: it is already cut to size
+                    for chunk in audio_chunks(whole, fmt, size, index):
+                        index += 1
+                        yield chunk
+                    del done["audio"]
+                    done["chunks"] = index
+            if done.get("history") is not None and _json_size(done) > ITEM_BYTES:
+                pieces = history_chunks(done["history"])
+                for piece in pieces:
+                    yield piece
+                done["history"], done["history_chunks"] = None, len(pieces)
             yield done

@@ -39,7 +39,14 @@ class Runtime:
         self.voices = None
         if engine is not None:
             encoder = VoiceEncoder(engine.codec, self.limits.max_reference_bytes, self.limits.max_reference_seconds)
-            self.voices = ReferenceLibrary(encoder, root=self.settings.references_dir)
+            s = self.settings
+            self.voices = ReferenceLibrary(
+                encoder,
+                root=s.references_dir,
+                cache_size=s.reference_cache_items,
+                cache_bytes=s.reference_cache_bytes,
+                max_voices=s.max_saved_voices,
+            )
 
     @classmethod
     def load(cls, settings: Settings | None = None, with_agent: bool = False, **kwargs) -> Runtime:

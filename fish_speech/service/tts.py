@@ -20,7 +20,7 @@ from fish_speech.engine.types import TTSRequest
 from fish_speech.errors import FishError
 from fish_speech.service.audio_input import Fetch, audio_bytes
 from fish_speech.service.events import AudioBytes, JobDone
-from fish_speech.service.fields import sampling_from
+from fish_speech.service.fields import chunk_length_for, sampling_from
 from fish_speech.service.voices import VoiceQuery, resolve_voice
 
 Progress = Callable[[dict], None]  # called with {"audio_seconds", "text_chunk", "elapsed_s"} while not streaming
@@ -37,10 +37,32 @@ class TTSJob:
     transform: Callable[[np.ndarray, int], np.ndarray] | None = None  # whole-file edit (not streaming)
 
 
+def check_uploads(uploads: list, limits) -> None:
+    """Count, transcript and total-size caps on uploaded references, before any download or encoding."""
+    from fish_speech.service.fields import check_reference_text
+
+    if limits.max_references and len(uploads) > limits.max_references:
+        raise FishError(
+            413, "references", f"{len(uploads)} reference clips; the limit is {limits.max_references} (MAX_REFERENCES)"
+        )
+    total = 0
+    for data, text, name in uploads:
+        check_reference_text(
+            text, limits, name.replace(".audio", ".text") if name.startswith("references[") else "reference_text"
+        )
+        total += len(data) * 3 // 4 if isinstance(data, str) else len(data)  # base64 text: its decoded size
+    cap = limits.max_references_bytes
+    if cap and total > cap:
+        raise FishError(
+            413, "references", f"reference audio totals {total} bytes; the limit is {cap} (MAX_REFERENCES_BYTES)"
+        )
+
+
 async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     rt.check_ready()
     values, voice = job.values, job.voice
     start = time.perf_counter()
+    check_uploads(voice.uploads, rt.limits)
     limit = rt.limits.max_reference_bytes
     uploads = [
         (await asyncio.to_thread(audio_bytes, data, name, limit, job.fetch), text, name)
@@ -52,12 +74,13 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
         text=values["text"],
         references=refs,
         sampling=sampling_from(values),
-        chunk_length=values["chunk_length"],
+        chunk_length=chunk_length_for(values["chunk_length"], rt.limits),
         normalize=values["normalize"],
         stream_frames=int(job.stream_frames),
     )
     sink = AudioSink(values["format"], rt.engine.sample_rate, streaming)
     first_audio, last_report = None, start
+    max_seconds = rt.limits.max_audio_seconds
     try:
         async with aclosing(rt.scheduler.synthesize(rt.engine, request)) as segments:
             async for seg in segments:
@@ -65,6 +88,12 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
                     continue
                 first_audio = first_audio or time.perf_counter() - start
                 data = await sink.add(seg.audio)
+                if max_seconds and sink.duration > max_seconds:  # leaving the loop stops the engine
+                    raise FishError(
+                        413,
+                        "text",
+                        f"the audio passed {max_seconds:g} s, the most one job may make (MAX_AUDIO_SECONDS)",
+                    )
                 if data:
                     yield AudioBytes(data, sink.format)
                 if job.progress is not None and time.perf_counter() - last_report >= job.progress_interval:

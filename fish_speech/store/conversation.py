@@ -18,7 +18,7 @@ from fish_speech.errors import bad_input
 
 ROLES = ("system", "user", "assistant")
 # Letters, digits and a few separators; no braces, spaces or slashes (they end up in keys/paths).
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")  # used with fullmatch: "id\n" is not an id
 MAX_ID_LENGTH = 128
 
 
@@ -27,7 +27,7 @@ def validate_conversation_id(value, field_name: str = "conversation_id") -> str:
         raise bad_input(field_name, "must be a string")
     if not 1 <= len(value) <= MAX_ID_LENGTH:
         raise bad_input(field_name, f"must be 1..{MAX_ID_LENGTH} characters long")
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise bad_input(field_name, "may contain only letters, digits and . _ : @ - (starting with a letter or digit)")
     return value
 

@@ -9,6 +9,7 @@ pattern and resolved inside the root, so a request can never name a path outside
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import threading
@@ -21,20 +22,39 @@ from fish_speech.engine.types import Reference
 from fish_speech.errors import FishError
 from fish_speech.voices.encode import VoiceEncoder
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def valid_id(ref_id) -> bool:
-    return isinstance(ref_id, str) and bool(_ID.match(ref_id)) and ".." not in ref_id
+    """The whole string must match: `fullmatch`, so a trailing newline ("nl\\n") is not an id."""
+    return isinstance(ref_id, str) and bool(_ID.fullmatch(ref_id)) and ".." not in ref_id
+
+
+def _size(value) -> int:
+    """Rough bytes an encoded reference (or a list of them) holds: its codes and its transcript."""
+    if isinstance(value, list):
+        return sum(_size(v) for v in value)
+    codes = getattr(value, "codes", None)
+    return (getattr(codes, "nbytes", 0) or 0) + len(getattr(value, "text", "") or "") * 4 + 64
 
 
 class ReferenceLibrary:
-    def __init__(self, encoder: VoiceEncoder, root: str | Path = "references", cache_size: int = 128):
+    def __init__(
+        self,
+        encoder: VoiceEncoder,
+        root: str | Path = "references",
+        cache_size: int = 128,
+        cache_bytes: int = 0,
+        max_voices: int = 0,
+    ):
         self.encoder = encoder
         self.root = Path(root)
-        self.cache_size = cache_size
+        self.cache_size, self.cache_bytes, self.max_voices = cache_size, cache_bytes, max_voices
         self._cache: OrderedDict[str, object] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self._held = 0  # bytes in the cache
         self._lock = threading.Lock()
+        self._listing: tuple[tuple, list[str]] | None = None
         self.hits = self.misses = 0
 
     # ---- cache ----------------------------------------------------------------------------
@@ -46,12 +66,25 @@ class ReferenceLibrary:
                     self.hits += 1
                     return self._cache[key]
         value = make()
+        size = _size(value)
         with self._lock:
             self.misses += 1
-            self._cache[key] = value
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            if key in self._cache:
+                self._held -= self._sizes.pop(key, 0)
+                del self._cache[key]
+            if self.cache_size <= 0 or (self.cache_bytes and size > self.cache_bytes):
+                return value  # caching off, or one entry larger than the whole cache
+            self._cache[key], self._sizes[key] = value, size
+            self._held += size
+            # least recently used go first, until both the count and the byte caps hold
+            while len(self._cache) > self.cache_size or (self.cache_bytes and self._held > self.cache_bytes):
+                old, _ = self._cache.popitem(last=False)
+                self._held -= self._sizes.pop(old, 0)
         return value
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._held
 
     def from_audio(self, audio: bytes, text: str, use_cache: bool = True, field: str = "audio") -> Reference:
         key = "sha256:" + hashlib.sha256(audio + b"\0" + text.encode()).hexdigest()
@@ -70,7 +103,15 @@ class ReferenceLibrary:
         return path
 
     def _files(self, folder: Path) -> list[Path]:
-        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        """Audio files under `folder`; symbolic links (files or folders) are never followed."""
+        out = []
+        for top, dirs, names in os.walk(folder, followlinks=False):
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+            for name in names:
+                path = Path(top, name)
+                if path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_symlink() and path.is_file():
+                    out.append(path)
+        return sorted(out)
 
     def by_id(self, ref_id, use_cache: bool = True, field: str = "reference_id") -> list[Reference]:
         folder = self.folder(ref_id, field)
@@ -92,6 +133,12 @@ class ReferenceLibrary:
     def add(self, ref_id, audio: bytes, text: str, filename: str | None = None) -> Path:
         """Store a voice (replacing one of the same id). The audio is validated by encoding it first."""
         folder = self.folder(ref_id)
+        if self.max_voices and not folder.is_dir() and self.root.is_dir():
+            count = len(self._entries())
+            if count >= self.max_voices:
+                raise FishError(
+                    413, "reference_id", f"{count} voices are saved; the limit is {self.max_voices} (MAX_SAVED_VOICES)"
+                )
         self.from_audio(audio, text)  # fails with a clear error before anything is written
         ext = Path(filename or "audio.wav").suffix.lower()
         ext = ext if ext in AUDIO_EXTENSIONS else ".wav"
@@ -104,10 +151,23 @@ class ReferenceLibrary:
         tmp.rename(folder)
         return folder
 
+    def _entries(self) -> list[os.DirEntry]:
+        """Real folders directly in the root with a valid id (symbolic links are skipped, not walked)."""
+        with os.scandir(self.root) as it:
+            return [e for e in it if e.is_dir(follow_symlinks=False) and valid_id(e.name)]
+
     def list_ids(self) -> list[str]:
+        """Saved voice ids; cached until a folder in the root (or the root itself) changes."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and valid_id(p.name) and self._files(p))
+        entries = self._entries()
+        stamp = (self.root.stat().st_mtime_ns, tuple(sorted((e.name, e.stat().st_mtime_ns) for e in entries)))
+        listing = self._listing
+        if listing is not None and listing[0] == stamp:
+            return list(listing[1])
+        ids = sorted(e.name for e in entries if self._files(Path(e.path)))
+        self._listing = (stamp, ids)
+        return list(ids)
 
     def delete(self, ref_id) -> None:
         folder = self.folder(ref_id)

@@ -80,7 +80,10 @@ def test_non_streaming_puts_the_whole_reply_in_done(handler_module, worker):
 
 def test_two_jobs_of_one_conversation_share_memory(handler_module, worker):
     first = run(handler_module, {"message": "My name is Ada.", "conversation_id": "user-42"})[-1]
-    second = run(handler_module, {"message": "What is my name?", "conversation_id": "user-42"})[-1]
+    token = first["conversation_token"]  # later turns must present the first turn's token
+    second = run(
+        handler_module, {"message": "What is my name?", "conversation_id": "user-42", "conversation_token": token}
+    )[-1]
     assert first["conversation_id"] == second["conversation_id"] == "user-42"
     assert len(first["history"]) == 3 and len(second["history"]) == 5
     assert second["history"][:3] == first["history"]

@@ -61,7 +61,7 @@ def server(workdir, agent_checkpoint):
             str(agent_checkpoint),
         ],
         cwd=workdir,
-        env={"CONVERSATION_STORE": "memory"},
+        env={"CONVERSATION_STORE": "memory", "MIN_CHUNK_LENGTH": "10"},  # the streaming test splits at 30
         port=port,
     )
     yield proc

@@ -21,8 +21,10 @@ def test_streaming_json_is_server_sent_events(base_url):
     assert chunks[-1]["type"] == "done"
     assert chunks[-1]["conversation_id"] == "http-test-1"
     assert {c["type"] for c in chunks} <= {"text", "audio", "done"}
-    # the second turn sees the first one (server-side memory)
-    r = httpx.post(f"{base_url}/v1/chat", json={**body, "message": "And again", "streaming": False}, timeout=120)
+    # the second turn sees the first one (server-side memory); it presents the first turn's token
+    token = chunks[-1]["conversation_token"]
+    again = {**body, "message": "And again", "streaming": False, "conversation_token": token}
+    r = httpx.post(f"{base_url}/v1/chat", json=again, timeout=120)
     roles = [m["role"] for m in r.json()["history"]]
     assert roles.count("user") == 2
 

@@ -237,7 +237,7 @@ def test_a_stalled_upload_does_not_block_other_requests(base_url, client):
     body = json.dumps({"text": "The slow client.", **SMALL}).encode()
     with socket.create_connection((url.hostname, url.port), timeout=60) as slow:
         slow.sendall(
-            b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/tts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10]
         )
         time.sleep(0.2)

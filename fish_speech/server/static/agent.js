@@ -2,11 +2,12 @@
 // arrives and speech plays as it streams. The conversation lives on the server under one id.
 "use strict";
 
-const chat = { id: null, busy: false };
+const chat = { id: null, token: null, busy: false };
 
 function newConversation() {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   chat.id = "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  chat.token = null;  // the first turn returns the conversation's token; later turns send it
   $("chat-log").innerHTML = "";
   showError("", "chat-error");
 }
@@ -39,6 +40,7 @@ async function sendChat() {
   const reply = bubble("assistant", "…");
   const body = { message, conversation_id: chat.id, streaming: true, format: "wav",
                  max_new_tokens: Number($("chat-max").value) || 0 };
+  if (chat.token) body.conversation_token = chat.token;
   if ($("chat-system").value.trim()) body.system_message = $("chat-system").value.trim();
   const voice = $("chat-voice").files[0];
   if (voice) body.system_audio = await blobToBase64(voice);
@@ -51,6 +53,7 @@ async function sendChat() {
       if (got.length) { samples.push(got); player.play(got, parser.sampleRate); }
     } else if (chunk.type === "error") showError(`${chunk.code} · ${chunk.field ? chunk.field + ": " : ""}${chunk.message}`, "chat-error");
     else if (chunk.type === "done") {
+      if (chunk.conversation_token) chat.token = chunk.conversation_token;
       const said = chunk.text || text;
       reply.firstChild.textContent = said.trim() ? said : "(no text)";
       if (samples.length) {
