@@ -16,6 +16,7 @@ import torch
 
 from fish_speech.audio.resample import resample
 from fish_speech.errors import FishError
+from fish_speech.models.codes import check_code_tensor
 from fish_speech.models.vqgan.codec import Codec as FireflyCodec
 
 from .config import CODEBOOK_SIZE, SAMPLE_RATE, SEMANTIC_CODEBOOK_SIZE, DacConfig, check_config, infer_config
@@ -106,34 +107,9 @@ class DacCodec(DAC):
 
     # ---- decode -------------------------------------------------------------------------------
     def check_codes(self, codes) -> tuple[torch.Tensor, bool]:
-        """Validate codes; returns (int64 [B, 10, T] on the model device, whether input was batched)."""
-        if isinstance(codes, np.ndarray):
-            if codes.dtype.kind not in "iu":
-                raise FishError(400, "codes", f"codes must be integers, got dtype {codes.dtype}")
-            codes = torch.from_numpy(np.ascontiguousarray(codes).astype(np.int64))
-        elif isinstance(codes, torch.Tensor):
-            if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-                raise FishError(400, "codes", f"codes must be integers, got {codes.dtype}")
-        else:
-            raise FishError(400, "codes", f"codes must be a numpy array or tensor, got {type(codes).__name__}")
-        n = self.n_codebooks
-        batched = codes.dim() == 3
-        if codes.dim() not in (2, 3) or codes.shape[-2] != n:
-            raise FishError(400, "codes", f"codes must have shape [{n}, T] or [B, {n}, T]; got {list(codes.shape)}")
-        codes = codes.long()
-        limits = torch.tensor(self.codebook_sizes).view(n, 1)
-        bad = (codes < 0) | (codes >= limits)
-        if bool(bad.any()):
-            pos = [int(i) for i in torch.nonzero(bad)[0]]
-            row = pos[-2]
-            where = f"row {row}, frame {pos[-1]}" + (f", item {pos[0]}" if batched else "")
-            raise FishError(
-                400,
-                "codes",
-                f"code {int(codes[tuple(pos)])} at {where} is out of range; "
-                f"valid codes are 0..{self.codebook_sizes[row] - 1} in row {row}",
-            )
-        return (codes if batched else codes[None]).to(self.device), batched
+        """Validate codes; returns (int64 [B, N, T] on the model device, whether input was batched)."""
+        ids, batched = check_code_tensor(codes, self.codebook_sizes)
+        return ids.to(self.device), batched
 
     def decode_ids(self, ids: torch.Tensor, pipe: CausalPipeline | None = None) -> torch.Tensor:
         """Validated int64 ids [B, 10, T] on device -> float32 audio [B, 2048 * T] on CPU.

@@ -14,6 +14,7 @@ from torch import nn
 
 from fish_speech.audio.resample import resample
 from fish_speech.errors import FishError
+from fish_speech.models.codes import check_code_tensor
 
 from .config import FRAME_LENGTH, CodecConfig, check_config, infer_config
 from .encoder import ConvNeXtEncoder
@@ -126,31 +127,9 @@ class Codec(nn.Module):
 
     # ---- decode -------------------------------------------------------------------------------
     def check_codes(self, codes) -> tuple[torch.Tensor, bool]:
-        """Validate codes; returns (int64 [B, groups, T] on the model device, whether input was batched)."""
-        if isinstance(codes, np.ndarray):
-            if codes.dtype.kind not in "iu":
-                raise FishError(400, "codes", f"codes must be integers, got dtype {codes.dtype}")
-            codes = torch.from_numpy(np.ascontiguousarray(codes).astype(np.int64))
-        elif isinstance(codes, torch.Tensor):
-            if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-                raise FishError(400, "codes", f"codes must be integers, got {codes.dtype}")
-        else:
-            raise FishError(400, "codes", f"codes must be a numpy array or tensor, got {type(codes).__name__}")
-        g = self.n_codebooks
-        batched = codes.dim() == 3
-        if codes.dim() not in (2, 3) or codes.shape[-2] != g:
-            raise FishError(400, "codes", f"codes must have shape [{g}, T] or [B, {g}, T]; got {list(codes.shape)}")
-        codes = codes.long()
-        bad = (codes < 0) | (codes >= CODEBOOK_SIZE)
-        if bool(bad.any()):
-            pos = [int(i) for i in torch.nonzero(bad)[0]]
-            where = f"row {pos[-2]}, frame {pos[-1]}" + (f", item {pos[0]}" if batched else "")
-            raise FishError(
-                400,
-                "codes",
-                f"code {int(codes[tuple(pos)])} at {where} is out of range; valid codes are 0..{CODEBOOK_SIZE - 1}",
-            )
-        return (codes if batched else codes[None]).to(self.device), batched
+        """Validate codes; returns (int64 [B, N, T] on the model device, whether input was batched)."""
+        ids, batched = check_code_tensor(codes, self.codebook_sizes)
+        return ids.to(self.device), batched
 
     def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """Validated int64 ids [B, groups, T] on device -> float32 audio [B, 2048 * T] on CPU."""
