@@ -51,7 +51,7 @@ def test_wrong_prompt_tokens_are_named(tiny_s2_dir, tmp_path, capsys):
     np.save(bad, np.zeros((8, 5), np.int64))  # a 1.5 codes file
     args = ["--text", "hi", "--prompt-text", "x", "--prompt-tokens", str(bad), "--checkpoint-path", str(tiny_s2_dir)]
     assert main(args + ["--device", "cpu", "--output-dir", str(tmp_path)]) != 0
-    assert "[10, frames]" in capsys.readouterr().err
+    assert "[10, T]" in capsys.readouterr().err
 
 
 def test_three_commands_end_to_end(tmp_path, speech_wav):

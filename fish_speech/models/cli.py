@@ -9,6 +9,9 @@ from typing import Callable
 import numpy as np
 
 from fish_speech.errors import FishError
+from fish_speech.models.codes import check_code_array
+
+FIREFLY_CODES = 1000  # the 1.5 codec's FSQ has 8*5*5*5 ids
 
 
 def run_cli(work: Callable[[], object]) -> int:
@@ -38,18 +41,8 @@ def load_codes(path: Path, field: str = "codes", num_codebooks: int = 8, codeboo
         codes = np.load(path, allow_pickle=False)
     except Exception as e:
         raise FishError(400, field, f"{path} is not a .npy array: {e}") from None
-    if codes.ndim == 3 and codes.shape[0] == 1:
-        codes = codes[0]
-    if codes.ndim != 2 or codes.shape[0] != num_codebooks or not np.issubdtype(codes.dtype, np.integer):
-        raise FishError(
-            400,
-            field,
-            f"{path} must hold integer codes of shape [{num_codebooks}, T], got {codes.dtype} {list(codes.shape)}",
-        )
-    if codebook_sizes is None:
-        if codes.size and (codes.min() < 0 or codes.max() > 999):
-            raise FishError(400, field, f"{path} has codes outside 0..999 (min {codes.min()}, max {codes.max()})")
-        return codes
+    sizes = tuple(codebook_sizes) if codebook_sizes is not None else (FIREFLY_CODES,) * num_codebooks
+    return check_code_array(codes, sizes, field, what=str(path)).astype(codes.dtype)
     for row, size in enumerate(codebook_sizes):
         if codes.shape[1] and (codes[row].min() < 0 or codes[row].max() >= size):
             raise FishError(

@@ -41,3 +41,20 @@ def check_code_tensor(codes, codebook_sizes: Sequence[int], field: str = "codes"
             f"valid codes are 0..{codebook_sizes[row] - 1}{per_row}",
         )
     return (codes if batched else codes[None]), batched
+
+
+def check_code_array(codes, codebook_sizes: Sequence[int], field: str = "codes", what: str = "codes") -> np.ndarray:
+    """A numpy [N, T] code array (a leading batch of 1 is dropped) checked row by row -> int64.
+    `what` names the source in messages (a file path, "prompt codes")."""
+    codes = np.asarray(codes)
+    if codes.ndim == 3 and codes.shape[0] == 1:
+        codes = codes[0]
+    n = len(codebook_sizes)
+    if codes.ndim != 2 or codes.shape[0] != n or not np.issubdtype(codes.dtype, np.integer):
+        raise FishError(400, field, f"{what} must be integers of shape [{n}, T], got {codes.dtype} {list(codes.shape)}")
+    if codes.shape[1]:
+        for row, size in enumerate(codebook_sizes):
+            low, high = int(codes[row].min()), int(codes[row].max())
+            if low < 0 or high >= size:
+                raise FishError(400, field, f"{what} row {row} has codes outside 0..{size - 1} (min {low}, max {high})")
+    return codes.astype(np.int64)

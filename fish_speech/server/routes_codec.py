@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fish_speech.errors import bad_input
+from fish_speech.models.codes import check_code_array
 from fish_speech.server.schemas import BYTES_DOC, CODES_DOC, VQGAN_DECODE_RULES, json_schema, request_body
 from fish_speech.server.wire import decode_bytes, parse_body, reply
 from fish_speech.service import codec_ops
@@ -33,14 +34,7 @@ def _items(raw: dict, name: str) -> list:
     return items
 
 
-def _codebook_shape(codec) -> tuple[int | None, int | None]:
-    """(codebooks, values per codebook) if the codec tells; checks are skipped otherwise."""
-    rows = getattr(codec, "n_codebooks", getattr(codec, "num_codebooks", None))
-    size = getattr(codec, "codebook_size", None)
-    return rows, size
-
-
-def check_codes(item, field: str, rows: int | None, size: int | None) -> np.ndarray:
+def check_codes(item, field: str, codebook_sizes) -> np.ndarray:
     try:
         codes = np.asarray(item)
     except ValueError:
@@ -49,13 +43,7 @@ def check_codes(item, field: str, rows: int | None, size: int | None) -> np.ndar
         raise bad_input(field, "must be a rectangular [codebooks][frames] array of integers")
     if codes.shape[1] == 0:
         raise bad_input(field, "has no frames")
-    if not np.issubdtype(codes.dtype, np.integer):
-        raise bad_input(field, "values must be integers")
-    if rows is not None and codes.shape[0] != rows:
-        raise bad_input(field, f"must have {rows} codebooks (rows), got {codes.shape[0]}")
-    if size is not None and (codes.min() < 0 or codes.max() >= size):
-        raise bad_input(field, f"values must be in 0..{size - 1}")
-    return codes.astype(np.int64)
+    return check_code_array(codes, codebook_sizes, field, what="values")
 
 
 @router.post(
@@ -87,8 +75,8 @@ async def decode(request: Request) -> Response:
         fmt = check_value("format", VQGAN_DECODE_RULES["format"], fmt).strip().lower()
         if fmt not in FORMATS:
             raise bad_input("format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    rows, size = _codebook_shape(rt.engine.codec)
-    codes = [check_codes(t, f"tokens[{i}]", rows, size) for i, t in enumerate(_items(raw, "tokens"))]
+    sizes = rt.engine.codec.codebook_sizes
+    codes = [check_codes(t, f"tokens[{i}]", sizes) for i, t in enumerate(_items(raw, "tokens"))]
     waves = await codec_ops.decode_codes(rt, codes)
     sr = int(rt.engine.sample_rate)
     if fmt is None:

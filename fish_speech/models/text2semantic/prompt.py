@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from fish_speech.errors import FishError
+from fish_speech.models.codes import check_code_array
 from fish_speech.models.text2semantic.tokenizer import IM_END, IM_START, VOICE, FishTokenizer
 from fish_speech.text.clean import clean_text
 
@@ -45,9 +46,7 @@ def encode_messages(messages: list[Message], tokenizer: FishTokenizer, num_codeb
                 raise FishError(
                     400, "codes", f"prompt codes must be [{num_codebooks}, frames], got {list(codes.shape)}"
                 )
-            codes = codes[:num_codebooks].astype(np.int64)
-            if codes.size and (codes.min() < 0 or codes.max() > 1023):
-                raise FishError(400, "codes", "prompt codes must lie in 0..1023")
+            codes = check_code_array(codes[:num_codebooks], (1024,) * num_codebooks, what="prompt codes")
             code_cols.append((len(ids), codes))
             ids.extend((codes[0] + tokenizer.semantic_begin_id).tolist())
     out = torch.zeros(num_codebooks + 1, len(ids), dtype=torch.int32)

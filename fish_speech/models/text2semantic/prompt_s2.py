@@ -18,7 +18,7 @@ import re
 import numpy as np
 import torch
 
-from fish_speech.errors import FishError
+from fish_speech.models.codes import check_code_array
 
 IM_START, IM_END, VOICE, INTERLEAVE = "<|im_start|>", "<|im_end|>", "<|voice|>", "<|interleave|>"
 S2_SYSTEM = "convert the provided text to speech"
@@ -28,15 +28,7 @@ SPEAKER_TAG = re.compile(r"<\|speaker:\d+\|>")
 
 
 def check_codes(codes, num_codebooks: int, codebook_size: int, field: str = "codes") -> np.ndarray:
-    codes = np.asarray(codes)
-    if codes.ndim == 3 and codes.shape[0] == 1:
-        codes = codes[0]
-    if codes.ndim != 2 or codes.shape[0] != num_codebooks:
-        raise FishError(400, field, f"prompt codes must be [{num_codebooks}, frames], got {list(codes.shape)}")
-    codes = codes.astype(np.int64)
-    if codes.size and (codes.min() < 0 or codes.max() >= codebook_size):
-        raise FishError(400, field, f"prompt codes must lie in 0..{codebook_size - 1}")
-    return codes
+    return check_code_array(codes, (codebook_size,) * num_codebooks, field, what="prompt codes")
 
 
 def encode_parts(parts: list, tokenizer, num_codebooks: int, codebook_size: int) -> torch.Tensor:
