@@ -1,14 +1,15 @@
-# RunPod serverless worker for Fish Speech 1.5 (see runpod/README.md).
+# RunPod serverless worker for Fish Speech (see runpod/README.md and docs/deploy-runpod.md).
 #
 #   docker build -t fish-speech-worker .                                # weights downloaded at start
 #   docker build --build-arg DOWNLOAD_WEIGHTS=true -t fish-speech-worker .   # weights baked in
 #
-# The base is a CUDA runtime image with Python 3.11 and a CUDA build of torch already inside,
-# which satisfies pyproject.toml's torch range (so pip keeps it); the other dependencies are
-# read from pyproject.toml (core + the `worker` and `agent` extras) and pinned below to the
-# versions the worker was tested with.
-ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+# torch is the version the test suite runs on (.ci/run pins the same TORCH_VERSION; a test checks
+# that they agree). The Linux wheel from PyPI carries its CUDA runtime libraries; the GPU driver comes
+# from the RunPod host. The other dependencies are read from pyproject.toml (core + the `worker` and
+# `agent` extras) and pinned below to the versions the worker was tested with.
+ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
+ARG TORCH_VERSION=2.13.0
 
 ARG DOWNLOAD_WEIGHTS=false
 ARG HF_REPO=fishaudio/fish-speech-1.5
@@ -35,6 +36,7 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
 extra = p['optional-dependencies']; print(chr(10).join(p['dependencies'] + extra['worker'] + extra['agent']))" \
       > /tmp/requirements.txt \
  && printf '%s\n' $PINS > /tmp/constraints.txt \
+ && pip install "torch==${TORCH_VERSION}" \
  && pip install -r /tmp/requirements.txt -c /tmp/constraints.txt "huggingface_hub>=0.24,<3" \
  && python -c "import torch, runpod, soundfile, tiktoken; print('torch', torch.__version__, 'runpod', runpod.__version__)"
 # (add extra['llm'] above, or `pip install transformers`, for AGENT_BACKEND=llm)

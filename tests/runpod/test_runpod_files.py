@@ -97,3 +97,12 @@ def test_readme_documents_errors_limits_and_endpoints():
         assert f'"$EP{route}' in README or f"$EP{route}/" in README, route
     for call in ("endpoint.run(", "endpoint.run_sync(", "job.stream(", "job.status("):
         assert call in README, call
+
+
+def test_the_image_runs_the_torch_the_tests_run_on():
+    import re
+
+    ci = re.search(r"^TORCH_VERSION=(\S+)", (ROOT / ".ci" / "run").read_text(), re.M)
+    image = re.search(r"^ARG TORCH_VERSION=(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert ci and image and ci.group(1) == image.group(1)
+    assert "torch==${TORCH_VERSION}" in (ROOT / "Dockerfile").read_text()
