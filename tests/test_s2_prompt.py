@@ -114,7 +114,7 @@ def test_s1_one_and_several_references_token_by_token(s1_tok):
 
 
 def test_codes_are_checked():
-    with pytest.raises(FishError, match=r"\[10, frames\]"):
+    with pytest.raises(FishError, match=r"\[10, T\]"):
         encode_parts([np.zeros((8, 3), np.int64)], None, 10, 4096)
     with pytest.raises(FishError, match="0..4095"):
         encode_parts([np.full((10, 3), 4096)], None, 10, 4096)
