@@ -66,6 +66,13 @@ def fetch_url(url: str, field: str, settings: Settings) -> bytes:
         raise bad_input(field, f"could not download the URL: {type(err).__name__}") from None
 
 
+def quiet_sdk_logs(settings: Settings) -> None:
+    """The SDK logs every output chunk (base64 audio) at its default DEBUG level: INFO unless asked."""
+    from runpod.serverless.modules.rp_logger import RunPodLogger
+
+    RunPodLogger().set_level(settings.runpod_log_level)
+
+
 def fetcher(settings: Settings):
     return functools.partial(fetch_url, settings=settings)
 

@@ -93,6 +93,15 @@ class Settings:
     log_level: str = _env(
         "LOG_LEVEL", "INFO", "choice", "worker log level", "worker", None, ("DEBUG", "INFO", "WARNING", "ERROR")
     )
+    runpod_log_level: str = _env(
+        "RUNPOD_LOG_LEVEL",
+        "INFO",
+        "choice",
+        "the RunPod SDK's log level (its own default, DEBUG, logs every output chunk)",
+        "worker",
+        None,
+        ("DEBUG", "INFO", "WARN", "ERROR"),
+    )
     # ---- request limits (0 disables a limit)
     max_text_length: int = _env("MAX_TEXT_LENGTH", 3000, "int", "characters of `text`", "limits", 0)
     max_reference_bytes: int = _env(

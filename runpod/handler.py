@@ -134,6 +134,7 @@ def main() -> None:
         print(f"error: worker misconfigured: {err}", file=sys.stderr)
     level = settings.log_level if settings else "INFO"
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    runpod_io.quiet_sdk_logs(settings or Settings())
     log.info("fish speech worker: MODE=%s, runpod %s", settings.mode if settings else "?", runpod.__version__)
     local = not ("--rp_serve_api" in sys.argv or (settings and settings.runpod_realtime_port))
     local = local and bool(args.test_input or not (settings and settings.runpod_get_job))

@@ -106,3 +106,25 @@ def test_the_image_runs_the_torch_the_tests_run_on():
     image = re.search(r"^ARG TORCH_VERSION=(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
     assert ci and image and ci.group(1) == image.group(1)
     assert "torch==${TORCH_VERSION}" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_sdk_logs_no_chunks_by_default(capsys):
+    from runpod.serverless.modules.rp_logger import RunPodLogger
+
+    from fish_speech import runpod_io
+    from fish_speech.settings import Settings
+
+    sdk = RunPodLogger()
+    before = sdk.level
+    try:
+        runpod_io.quiet_sdk_logs(Settings.from_env({}))  # RUNPOD_LOG_LEVEL unset
+        capsys.readouterr()
+        sdk.debug("an output chunk: " + "A" * 2000)  # what the SDK logs per streamed item at DEBUG
+        sdk.info("job done")
+        out = capsys.readouterr().out
+        assert "job done" in out and "AAAA" not in out
+        runpod_io.quiet_sdk_logs(Settings.from_env({"RUNPOD_LOG_LEVEL": "DEBUG"}))  # asked for: shown
+        sdk.debug("an output chunk: " + "A" * 20)
+        assert "AAAA" in capsys.readouterr().out
+    finally:
+        sdk.set_level(before)
