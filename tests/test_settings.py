@@ -72,3 +72,16 @@ def test_no_module_but_settings_reads_the_environment():
         if path.name != "settings.py" and readers.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_the_http_server_refuses_a_bad_setting_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MAX_BATCH": "lots"}
+    r = subprocess.run(
+        [sys.executable, "-m", "tools.api_server", "--listen", "127.0.0.1:1", "--llama-checkpoint-path", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == ["error: MAX_BATCH='lots' is not a number"]

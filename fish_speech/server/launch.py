@@ -11,7 +11,7 @@ import logging
 import sys
 
 from fish_speech.errors import FishError
-from fish_speech.settings import DEFAULT_CHECKPOINT, Settings
+from fish_speech.settings import DEFAULT_CHECKPOINT, Settings, SettingsError
 
 DECODER_CONFIGS = ("firefly_gan_vq",)
 
@@ -55,7 +55,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--api-key",
-        default=Settings.from_env().api_key,
+        default=Settings.one("api_key"),
         help="require 'Authorization: Bearer KEY' on /v1/* (default: $FISH_API_KEY, none)",
     )
     p.add_argument(
@@ -142,7 +142,7 @@ def serve(args, host: str, port: int, banner: str) -> int:
         if args.warmup == "on" or (args.warmup == "auto" and args.compile):
             log.info("warming up")
             warm_up(rt)
-    except FishError as err:
+    except (FishError, SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     from fish_speech.server.guard import split_list

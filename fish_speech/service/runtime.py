@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fish_speech.engine.scheduler import make_scheduler
 from fish_speech.errors import FishError
-from fish_speech.settings import Limits, Settings, SettingsError
+from fish_speech.settings import Limits, Settings
 from fish_speech.voices.encode import VoiceEncoder
 from fish_speech.voices.library import ReferenceLibrary
 
@@ -49,13 +49,8 @@ class Runtime:
             )
 
     @classmethod
-    def load(cls, settings: Settings | None = None, with_agent: bool = False, **kwargs) -> Runtime:
-        """Load the models the settings name (the environment's, by default); never raises."""
-        try:
-            settings = settings or Settings.from_env()
-        except SettingsError as err:
-            log.error("misconfigured: %s", err)
-            return cls(error=FishError(503, None, f"worker misconfigured: {err}"), **kwargs)
+    def load(cls, settings: Settings, with_agent: bool = False, **kwargs) -> Runtime:
+        """Load the models the settings name; never raises (a failure is kept as `error`)."""
         try:
             from fish_speech.engine.tts import TTSEngine
 
