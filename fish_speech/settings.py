@@ -49,6 +49,14 @@ class Settings:
     max_batch: int = _env(
         "MAX_BATCH", 1, "int", "tts requests decoded together per step (1 = one at a time)", "model", 1
     )
+    prefix_cache_bytes: int = _env(
+        "PREFIX_CACHE_BYTES",
+        256 * 1024 * 1024,
+        "int",
+        "bytes of voice-prompt K/V kept per model for reuse (least recently used go; 0 = off); 1.5: ~12 KB a token in bf16",
+        "model",
+        0,
+    )
     # ---- worker
     mode: str = _env(
         "MODE",

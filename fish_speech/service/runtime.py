@@ -61,6 +61,7 @@ class Runtime:
                 device=settings.device,
                 half=settings.half,
                 compile=settings.compile,
+                prefix_cache_bytes=settings.prefix_cache_bytes,
             )
             log.info("%s loaded in %.1f s on %s", engine.family.name, time.perf_counter() - t0, engine.device)
         except Exception as err:  # noqa: BLE001 - reported to every job instead

@@ -10,7 +10,8 @@ switches (`ModelArgs`): QK-norm, a head_dim that is not dim/n_head, the summed e
 sqrt(N+1) at semantic positions, a tied head (S2) and the fast model fed the post-norm state (S2).
 
 Caches are static (allocated once in `setup_caches`) so a decode step has fixed shapes and can be
-captured by torch.compile / CUDA graphs.
+captured by torch.compile / CUDA graphs. A decode step reads only the filled part of the slow cache,
+rounded up to a power of two (`key_span`): a handful of static shapes, one compiled graph each.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fish_speech.models.text2semantic.config import ModelArgs
+
+MIN_SPAN = 256  # the smallest key span a decode step reads (then 512, 1024, ... up to the cache)
+
+
+def key_span(length: int, cache_len: int) -> int:
+    """How many cache keys a step whose last query sits at position `length - 1` reads: `length`
+    rounded up to a power of two (at least MIN_SPAN), at most the cache. Few spans = few graphs."""
+    span = MIN_SPAN
+    while span < length:
+        span *= 2
+    return min(span, cache_len)
 
 
 class RMSNorm(nn.Module):
@@ -98,7 +110,8 @@ class Attention(nn.Module):
     ) -> Tensor:
         """mask None: plain causal attention over x itself (prefill from position 0, or no cache).
 
-        With a mask, x's rows are the cache's rows (or `slot`'s one row) and attend over the whole cache."""
+        With a mask [B or 1, 1, S, L'], x's rows are the cache's rows (or `slot`'s one row) and attend over
+        the first L' cache keys (the filled part, rounded up; see `key_span`)."""
         b, s, _ = x.shape
         q_w, kv_w = self.n_head * self.head_dim, self.n_kv * self.head_dim
         q, k, v = self.wqkv(x).split([q_w, kv_w, kv_w], dim=-1)
@@ -109,8 +122,8 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         if self.kv_cache is not None and input_pos is not None:
             k_all, v_all = self.kv_cache.update(input_pos, k, v, slot)
-            if mask is not None:  # decode: attend over the whole static cache, masked
-                k, v = k_all, v_all
+            if mask is not None:  # decode: attend over the mask's span of the static cache
+                k, v = k_all[:, :, : mask.shape[-1]], v_all[:, :, : mask.shape[-1]]
         groups = self.n_head // self.n_kv  # query head h reads kv head h // groups
         if mask is None:  # keys are just this input: expanding them is cheap
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
@@ -234,7 +247,13 @@ class DualARTransformer(nn.Module):
         return self.output.weight if hasattr(self, "output") else self.embeddings.weight
 
     def forward_slow(
-        self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None, slot: int | None = None
+        self,
+        inp: Tensor,
+        input_pos: Tensor,
+        full: bool,
+        head: Tensor | None = None,
+        slot: int | None = None,
+        span: int = 0,
     ) -> tuple[Tensor, Tensor]:
         """Run the slow stack. `full` = prefill from position 0 (causal over the input itself).
 
@@ -242,15 +261,17 @@ class DualARTransformer(nn.Module):
         it is [B], one position per row (the same thing when B = 1). `slot` runs a B=1 input in that
         row of a batched cache. Returns (logits of the last position [B, V], pre-norm hidden of the
         last position [B, 1, Df]; post-norm with `norm_fastlayer_input`). `head` ([K, D], rows of the output matrix) computes logits for
-        those K ids only.
+        those K ids only. `span` (not `full`): how many cache keys to read (0: the whole cache); every
+        query position must lie below it.
         """
         x = self.embed(inp)
         if not full and inp.shape[-1] == 1:
             input_pos = input_pos.view(-1, 1)  # [B, 1]: per-row positions
         rope = self.freqs_cis[input_pos]
         mask = None
-        if not full:  # [1 or B, 1, S, L]: each row sees its own keys up to its position
-            mask = (self.key_positions <= input_pos.unsqueeze(-1)).view(-1, 1, x.shape[1], self.key_positions.shape[0])
+        if not full:  # [1 or B, 1, S, span]: each row sees its own keys up to its position
+            keys = self.key_positions[:span] if span else self.key_positions
+            mask = (keys <= input_pos.unsqueeze(-1)).view(-1, 1, x.shape[1], keys.shape[0])
         for layer in self.layers:
             x = layer(x, rope, input_pos, mask, slot)
         x = x[:, -1:]
