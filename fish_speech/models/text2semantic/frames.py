@@ -36,7 +36,7 @@ def _fast_codes(model, hidden: Tensor, main: Tensor, draw) -> Tensor:
     c = model.args.codebook_size
     code = (main - model.semantic_begin_id).clamp(0, c - 1)
     codes = [main, code]
-    model.forward_fast(hidden, 0)  # fills fast cache slot 0 with the slow hidden state
+    model.forward_fast(hidden, 0, logits=False)  # fills fast cache slot 0 with the slow hidden state
     for k in range(1, model.args.num_codebooks):
         logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k)
         code = draw(logits, k)

@@ -85,7 +85,7 @@ def dual_ar_frame(
     main = head.ids[drawn.long()].to(torch.int32)
     code = (main - model.semantic_begin_id).clamp(min=0)
     codes = [main, code]
-    model.forward_fast(hidden, 0, slot)  # fills fast cache slot 0 with the slow hidden state
+    model.forward_fast(hidden, 0, slot, logits=False)  # fills fast cache slot 0 with the slow hidden state
     for k in range(1, model.args.num_codebooks):
         logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k, slot)
         code = sample(

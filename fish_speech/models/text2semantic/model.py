@@ -106,9 +106,16 @@ class Attention(nn.Module):
         self.kv_cache: KVCache | None = None
 
     def forward(
-        self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None, slot: int | None = None
-    ) -> Tensor:
+        self,
+        x: Tensor,
+        rope: Tensor,
+        input_pos: Tensor | None,
+        mask: Tensor | None,
+        slot: int | None = None,
+        kv_only: bool = False,
+    ) -> Tensor | None:
         """mask None: plain causal attention over x itself (prefill from position 0, or no cache).
+        `kv_only`: write this input's keys/values into the cache and stop (nothing reads the output).
 
         With a mask [B or 1, 1, S, L'], x's rows are the cache's rows (or `slot`'s one row) and attend over
         the first L' cache keys (the filled part, rounded up; see `key_span`)."""
@@ -122,6 +129,8 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         if self.kv_cache is not None and input_pos is not None:
             k_all, v_all = self.kv_cache.update(input_pos, k, v, slot)
+            if kv_only:
+                return None
             if mask is not None:  # decode: attend over the mask's span of the static cache
                 k, v = k_all[:, :, : mask.shape[-1]], v_all[:, :, : mask.shape[-1]]
         groups = self.n_head // self.n_kv  # query head h reads kv head h // groups
@@ -157,9 +166,18 @@ class Block(nn.Module):
         self.attention_norm = RMSNorm(args.dim, args.norm_eps)
 
     def forward(
-        self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None, slot: int | None = None
+        self,
+        x: Tensor,
+        rope: Tensor,
+        input_pos: Tensor | None,
+        mask: Tensor | None,
+        slot: int | None = None,
+        kv_only: bool = False,
     ) -> Tensor:
-        h = x + self.attention(self.attention_norm(x), rope, input_pos, mask, slot)
+        a = self.attention(self.attention_norm(x), rope, input_pos, mask, slot, kv_only)
+        if kv_only:  # only the cache was wanted: skip wo and the feed-forward (their weights stay unread)
+            return x
+        h = x + a
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -282,15 +300,17 @@ class DualARTransformer(nn.Module):
         return logits[:, 0], hidden
 
     # ---- fast transformer ---------------------------------------------------------------
-    def forward_fast(self, x: Tensor, pos: int, slot: int | None = None) -> Tensor:
-        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C].
+    def forward_fast(self, x: Tensor, pos: int, slot: int | None = None, logits: bool = True) -> Tensor | None:
+        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C] (None
+        with `logits=False`: only the cache is filled, the codebook head is not read).
         Every row is at the same codebook; `slot` runs a B=1 input in that row of a batched cache."""
         input_pos = self.fast_key_positions[pos : pos + 1]
         mask = (self.fast_key_positions <= pos).view(1, 1, 1, -1)
         rope = self.fast_freqs_cis[pos : pos + 1]
-        for layer in self.fast_layers:
-            x = layer(x, rope, input_pos, mask, slot)
-        return self.fast_output(self.fast_norm(x))[:, 0]
+        last = len(self.fast_layers) - 1
+        for i, layer in enumerate(self.fast_layers):  # without logits the last layer only needs its K/V
+            x = layer(x, rope, input_pos, mask, slot, kv_only=not logits and i == last)
+        return self.fast_output(self.fast_norm(x))[:, 0] if logits else None
 
     # ---- training-style forward (tests and reference only) ------------------------------
     def forward(self, inp: Tensor) -> tuple[Tensor, Tensor]:
