@@ -1,6 +1,6 @@
 """Time to first audio for a voice already heard, and decode speed against context and memory bandwidth.
 
-    python benchmarks/bench_prefix.py [--device cpu|cuda] [--compile] [--frames 32] [--tiny]
+    python benchmarks/bench_prefix.py [--device cpu|cuda] [--compile] [--frames 32] [--threads N] [--tiny]
 
 On the 1.5-size random-weight model (written in the official layout to a temporary folder) and the
 real-size codec, prints one JSON object:
@@ -107,7 +107,10 @@ def main(argv=None):
     ap.add_argument("--long", type=int, default=2000, help="long context, tokens")
     ap.add_argument("--reference-seconds", type=float, default=6.0)
     ap.add_argument("--tiny", action="store_true", help="tiny checkpoints (smoke test of the script)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 on a shared machine")
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     load = os.getloadavg()
     result = {
