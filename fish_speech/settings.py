@@ -187,6 +187,30 @@ class Settings:
         "agent",
     )
     conversation_max_turns: int = _env("CONVERSATION_MAX_TURNS", 200, "int", "turns kept per conversation", "agent", 0)
+    store_timeout_s: float = _env(
+        "STORE_TIMEOUT_S",
+        5.0,
+        "float",
+        "seconds one conversation-store call may take (SQLite lock wait, Redis socket) before the job gets a 503",
+        "agent",
+        0.1,
+    )
+    conversation_memory_items: int = _env(
+        "CONVERSATION_MEMORY_ITEMS",
+        10000,
+        "int",
+        "conversations the memory store keeps (least recently used go first); 0 = no cap",
+        "agent",
+        0,
+    )
+    conversation_memory_bytes: int = _env(
+        "CONVERSATION_MEMORY_BYTES",
+        256 * 1024 * 1024,
+        "int",
+        "bytes of conversations the memory store keeps (least recently used go first); 0 = no cap",
+        "agent",
+        0,
+    )
     # ---- HTTP server
     api_key: str | None = _env(
         "FISH_API_KEY", None, "path", "bearer key the HTTP server requires (and tools/api_client.py sends)", "server"
