@@ -92,7 +92,11 @@ def _with_history(url, cid="keep-1"):
 
 @pytest.mark.parametrize("damage", ["truncated", "header"])
 def test_a_damaged_sqlite_file_is_set_aside_and_jobs_go_on(
-    handler_module, make_worker, tmp_path, caplog, damage  # noqa: F811
+    handler_module,  # noqa: F811
+    make_worker,
+    tmp_path,
+    caplog,
+    damage,  # noqa: F811
 ):
     path = tmp_path / "conv.db"
     _with_history(f"sqlite://{path}").close()
@@ -157,7 +161,13 @@ def _wrong_redis_type(store, cid):
     [("sqlite", _corrupt_sqlite_row), ("redis", _corrupt_redis_value), ("redis", _wrong_redis_type)],
 )
 def test_one_corrupt_conversation_is_a_409_naming_it_then_starts_over(
-    handler_module, make_worker, tmp_path, request, caplog, backend, corrupt  # noqa: F811
+    handler_module,  # noqa: F811
+    make_worker,
+    tmp_path,
+    request,
+    caplog,
+    backend,
+    corrupt,  # noqa: F811
 ):
     if backend == "redis":
         url = request.getfixturevalue("redis_url")
