@@ -44,7 +44,7 @@ class Scheduler:
 
     def synthesize(self, engine, request) -> "JobStream":
         """The segments of `engine.synthesize(request)`; a `BatchScheduler` runs it in a batch slot."""
-        return JobStream(self, engine.synthesize, (request,), {}, batchable=True)
+        return JobStream(self, engine.synthesize, (request,), {}, batchable=True, stop_arg="should_stop")
 
     async def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
         def once():
@@ -93,9 +93,11 @@ def _work(sched: Scheduler, ch: _Channel, fn, args, kwargs):
 class JobStream:
     """Async iterator over one queued job. Dropping it (break, cancel, garbage) stops the job."""
 
-    def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False):
+    def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False, stop_arg: str | None = None):
         self._ch = ch = _Channel()
         self._done = False
+        if stop_arg:  # fn also polls the stop flag itself, so it stops between steps, not only between items
+            kwargs = {**kwargs, stop_arg: ch.stop.is_set}
         with sched._lock:
             sched._pending += 1
         sched._submit(ch, fn, args, kwargs, batchable)
