@@ -229,6 +229,33 @@ class Settings:
         "without a key: browser origins allowed besides the server's own (comma-separated)",
         "server",
     )
+    http_header_timeout: float = _env(
+        "HTTP_HEADER_TIMEOUT",
+        10.0,
+        "float",
+        "seconds a connection may take to send a request's headers (--header-timeout)",
+        "server",
+        0.1,
+    )
+    http_body_timeout: float = _env(
+        "HTTP_BODY_TIMEOUT",
+        60.0,
+        "float",
+        "seconds a request body may take to arrive, else 408 (--body-timeout); 0 = no limit",
+        "server",
+        0,
+    )
+    http_keepalive_timeout: float = _env(
+        "HTTP_KEEPALIVE_TIMEOUT", 5.0, "float", "seconds an idle keep-alive connection stays open", "server", 0.1
+    )
+    http_max_connections: int = _env(
+        "HTTP_MAX_CONNECTIONS",
+        500,
+        "int",
+        "open connections (and requests in progress) before new requests get 503 (--max-connections)",
+        "server",
+        1,
+    )
     webui_host: str = _env("GRADIO_SERVER_NAME", "127.0.0.1", "str", "host of tools/run_webui.py", "server")
     webui_port: int = _env("GRADIO_SERVER_PORT", 7860, "int", "port of tools/run_webui.py", "server", 1)
     webui_share: bool = _env(
