@@ -10,6 +10,7 @@ I/O. Leaving the `async for` early (or cancelling the task) stops the generator 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import queue
 import threading
 from collections import deque
@@ -90,13 +91,21 @@ def _work(sched: Scheduler, ch: _Channel, fn, args, kwargs):
     ch.send(*result)
 
 
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 class JobStream:
     """Async iterator over one queued job. Dropping it (break, cancel, garbage) stops the job."""
 
     def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False, stop_arg: str | None = None):
         self._ch = ch = _Channel()
         self._done = False
-        if stop_arg:  # fn also polls the stop flag itself, so it stops between steps, not only between items
+        if stop_arg and _accepts(fn, stop_arg):  # fn polls the flag itself: it stops between steps, not items
             kwargs = {**kwargs, stop_arg: ch.stop.is_set}
         with sched._lock:
             sched._pending += 1
