@@ -192,3 +192,16 @@ def test_one_corrupt_conversation_is_a_409_naming_it_then_starts_over(
     assert run(handler_module, STATELESS)[-1]["type"] == "done"
     again = run(handler_module, bad)[-1]  # the record was set aside: the conversation starts over
     assert again["type"] == "done" and len(again["history"]) == 3
+
+
+def test_a_corrupt_token_secret_is_replaced(tmp_path, caplog):
+    from fish_speech.store.ownership import SECRET_ID, Ownership
+
+    store = open_store(f"sqlite://{tmp_path}/conv.db")
+    old = Ownership(store).token("ada-1")
+    db = sqlite3.connect(store.path, isolation_level=None)
+    db.execute("UPDATE conversations SET system = ? WHERE id = ?", (b"{broken", SECRET_ID))
+    db.close()
+    caplog.set_level(logging.ERROR, "fish_speech.store")
+    new = Ownership(open_store(f"sqlite://{tmp_path}/conv.db")).token("ada-1")  # a worker starting now
+    assert new != old and any("secret" in r.getMessage() for r in caplog.records)
