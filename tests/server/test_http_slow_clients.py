@@ -88,3 +88,20 @@ def test_the_timeouts_leave_normal_requests_alone(strict):
         assert r.status_code == 200 and r.content[:4] == b"RIFF"
         time.sleep(0.5)  # the same keep-alive connection, reused within its idle timeout
         assert c.get("/v1/health").status_code == 200
+
+
+def test_a_bad_timeout_flag_is_one_error_line(workdir):
+    import subprocess
+    import sys
+
+    from tests.server.helpers import ROOT
+
+    run = subprocess.run(
+        [sys.executable, "-m", "tools.api_server", *model_args(workdir), "--header-timeout", "0"],
+        cwd=workdir,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1 and "--header-timeout must be at least 0.1" in run.stderr, run.stderr[-500:]
