@@ -80,13 +80,17 @@ class SQLiteStore(ConversationStore):
         except OSError as e:
             raise self.unavailable(e) from e
         self._warn_if_empty()
+        self._known = None  # (device, inode) of the file our connections have open
         self._guarded(self._create)
 
     # ---- connections and recovery -----------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is not None and self._local.generation != self._generation:
-            db.close()
+            db.close()  # each thread closes its own old connection (never one another thread is using)
+            with self._all_lock:
+                if db in self._all:
+                    self._all.remove(db)
             db = None
         if db is None:
             # One connection per thread; isolation_level=None so we issue BEGIN ourselves.
@@ -106,10 +110,24 @@ class SQLiteStore(ConversationStore):
                 if statement.strip():
                     db.execute(statement)
             self._sweep(db)
+        self._known = self._file_id()
+
+    def _file_id(self):
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def _guarded(self, op):
         """op(); a damaged file is recovered once and op retried; other SQLite errors are a 503."""
         generation = self._generation
+        if self._known is not None and self._file_id() != self._known:
+            try:
+                self._reopen(generation)
+            except (sqlite3.Error, OSError) as e:
+                raise self.unavailable(e) from e
+            generation = self._generation
         try:
             return op()
         except sqlite3.Error as e:
@@ -134,12 +152,29 @@ class SQLiteStore(ConversationStore):
                 self.path,
             )
 
+    def _reopen(self, generation: int):
+        """The path names another file than the one we have open (replaced, deleted, set aside by
+        another worker): reopen it, loudly when the history is gone."""
+        with self._recover_lock:
+            if self._generation != generation:
+                return  # another thread reopened already
+            self._generation += 1
+            if self._file_id() is None:
+                log.error(
+                    "conversation store %s disappeared: the conversation history it held is lost; starting a new one",
+                    self.path,
+                )
+            elif os.path.getsize(self.path) == 0:
+                self._warn_if_empty()
+            else:
+                log.warning("conversation store %s was replaced by another file: reopened it", self.path)
+            self._create()
+
     def _recover(self, generation: int, error: sqlite3.Error):
         with self._recover_lock:
             if self._generation != generation:
                 return  # another thread recovered already
             self._generation += 1
-            self._close_all()
             self._warn_if_empty()
             if self._healthy():
                 log.warning("conversation store %s: reopened after %s", self.path, error)

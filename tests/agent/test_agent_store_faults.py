@@ -205,3 +205,21 @@ def test_a_corrupt_token_secret_is_replaced(tmp_path, caplog):
     caplog.set_level(logging.ERROR, "fish_speech.store")
     new = Ownership(open_store(f"sqlite://{tmp_path}/conv.db")).token("ada-1")  # a worker starting now
     assert new != old and any("secret" in r.getMessage() for r in caplog.records)
+
+
+def test_workers_sharing_a_file_follow_it_when_one_sets_it_aside(tmp_path, caplog):
+    path = tmp_path / "conv.db"
+    running = _with_history(f"sqlite://{path}")  # a worker that has the file open
+    with open(path, "r+b") as f:
+        f.write(b"this is no sqlite header")
+    starting = open_store(f"sqlite://{path}")  # another worker starts, finds it damaged, sets it aside
+    assert starting.quarantined
+    starting.append("b-1", [Message("user", [TextPart("from the new worker")])])
+    assert running.load("b-1").version == 1  # the running worker reopened the new file: one store again
+    running.append("a-1", [Message("user", [TextPart("from the old worker")])])
+    assert starting.load("a-1").version == 1
+
+    caplog.set_level(logging.ERROR, "fish_speech.store")
+    path.unlink()  # the file is deleted under both
+    assert running.load("b-1").version == 0
+    assert any("disappeared" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
