@@ -8,8 +8,10 @@ filesystems such as RunPod volumes do not provide. A lock held elsewhere is wait
 
 Faults stay local: a damaged file (broken header, truncated) is first reopened and, if it is still
 damaged, renamed aside to `<file>.corrupt-<time>` and started afresh, logged at ERROR; an existing
-0-byte file (a store whose history was wiped) is logged at ERROR too. One undecodable row is set
-aside under a `~corrupt:` id (see `ConversationStore.load`).
+0-byte file (a store whose history was wiped) is logged at ERROR too. Every call first checks that
+the path still names the file it has open, so workers sharing the file follow it when one of them
+sets it aside (or it is replaced or deleted). One undecodable row is set aside under a `~corrupt:`
+id (see `ConversationStore.load`).
 """
 
 from __future__ import annotations
