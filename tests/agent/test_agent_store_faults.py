@@ -19,7 +19,7 @@ from fish_speech.service.runtime import Runtime
 from fish_speech.settings import Limits, Settings
 from fish_speech.store import Message, TextPart, open_store
 
-TIMEOUT_S = 1.0
+TIMEOUT_S = 2.0
 
 
 @pytest.fixture()
@@ -74,7 +74,7 @@ def test_a_locked_sqlite_store_delays_only_its_own_conversations(handler_module,
         other.execute("ROLLBACK")
         other.close()
     assert tts[-1]["type"] == "done" and stateless[-1]["type"] == "done"
-    assert tts_s + stateless_s < alone + TIMEOUT_S * 0.8, (tts_s, stateless_s, alone)  # not behind the lock
+    assert max(tts_s, stateless_s) < alone + TIMEOUT_S / 2, (tts_s, stateless_s, alone)  # not behind the lock
     err = error_of(conv)
     assert (err["code"], err["field"]) == (503, "conversation_id") and str(path) in err["message"], err
     assert TIMEOUT_S * 0.8 < conv_s < TIMEOUT_S * 3 + 2, conv_s  # waited about the timeout, no longer
