@@ -69,10 +69,14 @@ class TTSEngine:
         whose `BatchScheduler` drives `.blocks` between batched decode steps; default: this engine's."""
         return Synthesis(self, request, generator or self.generator)
 
-    def synthesize(self, request: TTSRequest) -> Iterator[Segment]:
-        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk."""
+    def synthesize(self, request: TTSRequest, should_stop=None) -> Iterator[Segment]:
+        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk.
+        `should_stop()` (the scheduler's cancel flag) is polled at every code block: a job whose caller
+        has gone ends there even when it yields nothing for a long time (whole-file requests)."""
         job = self.start(request)
         for block in job.blocks:
+            if should_stop is not None and should_stop():
+                return
             yield from job.render(block)
 
 
