@@ -118,6 +118,10 @@ def compile_step(fn, device: torch.device):
         inductor.coordinate_descent_tuning = True
         inductor.triton.unique_kernel_names = True
         inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
+    import torch._dynamo.config as dynamo
+
+    # one graph per span: up to 8 for a 32,768-slot cache (S2-Pro), 6 for 8,192; keep room above that
+    dynamo.recompile_limit = max(dynamo.recompile_limit, 16)
     return torch.compile(
         fn,
         fullgraph=True,
