@@ -112,7 +112,9 @@ def part_from_dict(d: dict, field_name: str = "history"):
         except Exception:  # noqa: BLE001 - malformed base64, shape or numbers
             raise bad_input(field_name, "a vq part needs 'codes' as [codebooks][frames] integers") from None
         if arr.ndim != 2 or not 1 <= arr.shape[0] <= MAX_CODEBOOKS or arr.shape[1] == 0:
-            raise bad_input(field_name, f"vq codes must be a non-empty [codebooks][frames] array of 1..{MAX_CODEBOOKS} rows")
+            raise bad_input(
+                field_name, f"vq codes must be a non-empty [codebooks][frames] array of 1..{MAX_CODEBOOKS} rows"
+            )
         if arr.min() < 0 or arr.max() > MAX_CODE:
             raise bad_input(field_name, f"vq codes must be 0..{MAX_CODE} (the codec checks each row's own range)")
         text = d.get("text", "")
