@@ -19,8 +19,8 @@ from fish_speech.agent.types import AudioEvent, DoneEvent, TextEvent
 from fish_speech.audio.sink import AudioSink
 from fish_speech.errors import FishError
 from fish_speech.service.agent_fields import parse_agent_request
-from fish_speech.service.fields import check_family_fields
 from fish_speech.service.events import AudioBytes, JobDone, TextOut
+from fish_speech.service.fields import check_family_fields
 
 log = logging.getLogger(__name__)
 
