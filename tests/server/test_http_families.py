@@ -147,6 +147,20 @@ def test_openai_client(fam, tmp_path):
     assert out.stat().st_size > 0
 
 
+def test_api_client_sends_top_k(fam, tmp_path):
+    """`python -m tools.api_client --top_k` on S2-Pro; on S1-mini the server names the field it refuses."""
+    from tests.server.test_api_client import run_client
+
+    short, server = fam
+    args = ["--url", f"{server.url}/v1/tts", "--text", "Hi.", "-id", "narrator", "--max_new_tokens", "8"]
+    r = run_client([*args, "--top_k", "20", "--play", "False", "-o", "out.wav"], tmp_path)
+    if short == "s2-pro":
+        assert r.returncode == 0, r.stderr
+        assert len(wav_samples((tmp_path / "out.wav").read_bytes())[0]) == 8 * FRAME
+    else:
+        assert r.returncode == 1 and "400 top_k" in r.stderr and server.family in r.stderr
+
+
 def test_cascade_agent_turns_keep_the_voice_and_the_history(fam, ref_wav_bytes):
     _, server = fam
     voice = base64.b64encode(ref_wav_bytes).decode()
