@@ -147,6 +147,17 @@ def test_openai_client(fam, tmp_path):
     assert out.stat().st_size > 0
 
 
+def test_codec_routes_speak_the_modded_dac(fam, ref_wav_bytes):
+    _, server = fam
+    b64 = base64.b64encode(ref_wav_bytes).decode()
+    tokens = post(server, "/v1/vqgan/encode", {"audios": [b64]}).json()["tokens"][0]
+    assert len(tokens) == 10 and max(tokens[0]) < 4096 and max(max(row) for row in tokens[1:]) < 1024
+    r = post(server, "/v1/vqgan/decode", {"tokens": [tokens], "format": "wav"})
+    assert len(wav_samples(base64.b64decode(r.json()["audios"][0]))[0]) == FRAME * len(tokens[0])
+    r = post(server, "/v1/vqgan/decode", {"tokens": [tokens[:8]]})  # 1.5-shaped codes: refused, not decoded
+    assert r.status_code == 400 and "10" in r.json()["message"]
+
+
 def test_api_client_sends_top_k(fam, tmp_path):
     """`python -m tools.api_client --top_k` on S2-Pro; on S1-mini the server names the field it refuses."""
     from tests.server.test_api_client import run_client
