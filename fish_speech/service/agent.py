@@ -49,6 +49,13 @@ class AgentService:
             self._ownership = Ownership(store, self._secret)
         return self._ownership
 
+    def voice_model(self) -> dict:
+        """The cascade's speaking model (family, checkpoint) for the summary; fish-agent speaks itself."""
+        from fish_speech.service.runtime import family_info
+
+        family = getattr(getattr(self.engine, "tts", None), "family", None)
+        return family_info(family) if family is not None else {}
+
     def check_family_fields(self, sampling) -> None:
         """The knobs the voice model honours: the cascade's tts family, or fish-agent's own (1.5's)."""
         from fish_speech.models.family import SAMPLING_FIELDS
@@ -94,6 +101,7 @@ class AgentService:
             {
                 "mode": "agent",
                 "backend": self.engine.backend,
+                **self.voice_model(),
                 "text": done.text,
                 "conversation_id": done.conversation_id,
                 "conversation_token": token,

@@ -21,6 +21,13 @@ from fish_speech.voices.library import ReferenceLibrary
 log = logging.getLogger("fish_speech.service")
 
 
+def family_info(family) -> dict:
+    """{"family", "model"} of a loaded `ModelFamily` (the model is its checkpoint folder's name)."""
+    if family is None:
+        return {"family": None, "model": None}
+    return {"family": family.name, "model": Path(family.checkpoint_dir).name}
+
+
 class Runtime:
     def __init__(
         self,
@@ -103,10 +110,7 @@ class Runtime:
     def model_info(self) -> dict:
         """What is loaded, for `/v1/health`, the page and every job's summary: the family and the
         checkpoint folder's name (None until the models load)."""
-        if self.engine is None:
-            return {"family": None, "model": None}
-        family = self.engine.family
-        return {"family": family.name, "model": Path(family.checkpoint_dir).name}
+        return family_info(self.engine.family if self.engine is not None else None)
 
     def check_family_fields(self, values) -> None:
         """400 for a sampling knob the loaded family does not honour (see `fields.check_family_fields`)."""

@@ -180,7 +180,7 @@ def test_cascade_agent_turns_keep_the_voice_and_the_history(fam, ref_wav_bytes):
     r = post(server, "/v1/chat", first)
     assert r.status_code == 200, r.text
     done = r.json()
-    assert done["backend"] == "llm" and done["text"]
+    assert done["backend"] == "llm" and done["text"] and done["family"] == server.family
     second = {"message": "Who am I?", "conversation_id": "fam-1", "conversation_token": done["conversation_token"]}
     second.update(max_new_tokens=8, streaming=False, format="wav", return_codes=True)
     r = post(server, "/v1/chat", second)
