@@ -38,6 +38,8 @@ def _start(short: str, root, folder_of, llm_dir) -> ServerProcess:
     narrator = root / "references" / "narrator"
     voice_wav(narrator / "narrator.wav", pitch=120)
     (narrator / "narrator.lab").write_text(REF_TEXT)
+    clip = voice_wav(root / "ref_data" / "SPEAKER1" / "CALM" / "0.0-1.2.wav", pitch=110)
+    clip.with_suffix(".lab").write_text("a calm clip")
     port = free_port()
     args = ["--listen", f"127.0.0.1:{port}", "--llama-checkpoint-path", str(folder), "--device", "cpu"]
     args += ["--decoder-config-name", "modded_dac_vq", "--mode", "agent"]
@@ -116,7 +118,7 @@ def test_fields_follow_the_family(fam):
     assert r.status_code == 200, r.text
 
 
-def test_saved_voices_by_id(fam, ref_wav_bytes):
+def test_saved_and_ref_data_voices(fam, ref_wav_bytes):
     _, server = fam
     r = post(server, "/v1/tts", {"text": "In the narrator's voice.", "reference_id": "narrator", "max_new_tokens": 8})
     assert r.status_code == 200 and len(wav_samples(r.content)[0]) == 8 * FRAME
@@ -125,6 +127,8 @@ def test_saved_voices_by_id(fam, ref_wav_bytes):
     r = post(server, "/v1/tts", {"text": "Fresh voice.", "reference_id": "fresh", "max_new_tokens": 8})
     assert r.status_code == 200
     assert httpx.delete(f"{server.url}/v1/references/fresh").status_code == 200
+    r = post(server, "/v1/tts", {"text": "A ref_data voice.", "speaker": "SPEAKER1", "max_new_tokens": 8})
+    assert r.status_code == 200 and len(wav_samples(r.content)[0]) == 8 * FRAME
 
 
 def test_openai_client(fam, tmp_path):
