@@ -18,7 +18,8 @@ FROM ${BASE_IMAGE}
 ARG TORCH_VERSION=2.13.0
 
 ARG DOWNLOAD_WEIGHTS=false
-ARG MODEL=fish-speech-1.5
+# empty: fish-speech-1.5 (and a LLAMA_CHECKPOINT_PATH set at run time is served as its files say)
+ARG MODEL=
 # empty: MODEL's repository
 ARG HF_REPO=
 ARG DOWNLOAD_AGENT_WEIGHTS=false
@@ -57,7 +58,7 @@ RUN --mount=type=secret,id=hf_token \
     if [ "$DOWNLOAD_WEIGHTS" = "true" ]; then \
       HF_TOKEN="$(cat /run/secrets/hf_token 2>/dev/null || true)" python -c "import os, sys; \
 sys.path.insert(0, '/tmp'); import fish_catalog as c; from huggingface_hub import snapshot_download; \
-ck = c.by_name(sys.argv[1]) or sys.exit('unknown MODEL ' + sys.argv[1]); \
+ck = c.by_name(sys.argv[1] or c.DEFAULT_MODEL) or sys.exit('unknown MODEL ' + sys.argv[1]); \
 snapshot_download(repo_id=sys.argv[2] or ck.repo, local_dir='/app/checkpoints/' + ck.model, token=os.environ.get('HF_TOKEN') or None)" \
         "$MODEL" "$HF_REPO"; \
     fi

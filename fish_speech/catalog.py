@@ -126,12 +126,16 @@ def _detected(folder: Path) -> Checkpoint | None:
 
 
 def plan(settings, root: str | Path = "checkpoints") -> Plan:
-    """MODEL picks the checkpoint; without it the folder's name or files do, else 1.5. A folder not set by
-    hand is `root/<model>`. HF_REPO overrides the repository, DECODER_CHECKPOINT_PATH the codec file."""
-    path = Path(settings.checkpoint_path)
-    chosen = by_name(settings.model) or by_name(path.name) or _detected(path) or CHECKPOINTS[DEFAULT_MODEL]
-    if settings.checkpoint_path == default_path(chosen.model):
-        path = Path(root) / chosen.model
+    """Without LLAMA_CHECKPOINT_PATH, MODEL (else 1.5) is served from `root/<model>`. A folder set by hand
+    is what its files say, else MODEL, else what its name says, else 1.5. HF_REPO overrides the
+    repository, DECODER_CHECKPOINT_PATH the codec file."""
+    named = by_name(settings.model)
+    default = named or CHECKPOINTS[DEFAULT_MODEL]
+    if settings.checkpoint_path == default_path(default.model):  # not set by hand
+        chosen, path = default, Path(root) / default.model
+    else:
+        path = Path(settings.checkpoint_path)
+        chosen = _detected(path) or named or by_name(path.name) or CHECKPOINTS[DEFAULT_MODEL]
     codec = Path(settings.codec_path) if settings.codec_path else path / chosen.files[-1]
     return Plan(chosen, path, codec, settings.hf_repo or chosen.repo)
 

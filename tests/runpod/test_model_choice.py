@@ -36,10 +36,11 @@ def test_model_or_folder_name_picks_checkpoint_and_repository(env, model, repo, 
 
 
 def test_a_folder_is_known_by_its_files_and_needs_its_shards(tiny_family_dir, tmp_path):
-    folder = tmp_path / "my-model"
+    folder = tmp_path / "snapshots" / "0123abcd"  # e.g. RunPod's cached-model folder
     shutil.copytree(tiny_family_dir("s2-pro"), folder)
-    p = plan(Settings.from_env({"LLAMA_CHECKPOINT_PATH": str(folder)}), tmp_path / "unused")
-    assert p.checkpoint.family == "fish-audio-s2-pro" and p.missing() == []
+    for env in ({}, {"MODEL": "fish-speech-1.5"}):  # its files win over a MODEL left in an image
+        p = plan(Settings.from_env({"LLAMA_CHECKPOINT_PATH": str(folder), **env}), tmp_path / "unused")
+        assert p.checkpoint.family == "fish-audio-s2-pro" and p.path == folder and p.missing() == []
     shard = next(folder.glob("model-*.safetensors"))
     shard.unlink()
     assert p.missing() == [shard]  # the index lists it: a half download is not a checkpoint
