@@ -88,7 +88,7 @@ class Synthesis:
         self.engine, self.family, self.generator = engine, engine.family, generator
         s = request.sampling
         generator.seed(s.seed)
-        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty, getattr(s, "top_k", None))
+        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty, s.top_k)
         text = normalize_text(request.text, "auto") if request.normalize else request.text
         refs = [(r.text, r.codes) for r in request.references]
         # Streaming starts small: the first piece goes out after FIRST_FRAMES frames (a lower time to

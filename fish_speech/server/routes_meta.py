@@ -33,8 +33,8 @@ async def redoc() -> RedirectResponse:
 
 
 @router.api_route("/v1/health", methods=["GET", "POST"], tags=["meta"], summary="Liveness probe")
-async def health() -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok", **request.app.state.runtime.model_info()})
 
 
 @router.get("/v1/info", tags=["meta"], summary="Formats, limits, field defaults, features")
@@ -47,6 +47,8 @@ async def info(request: Request) -> JSONResponse:
             "max_request_bytes": request.app.state.max_request_bytes,
             "tts_fields": json_schema(HTTP_TTS_RULES)["properties"],
             "sample_rate": int(rt.engine.sample_rate),
+            **rt.model_info(),
+            "sampling_fields": sorted(rt.engine.family.sampling_fields),
             "formats": list(FORMATS),
             "agent": getattr(rt.agent, "engine", None) is not None,
             "limits": dataclasses.asdict(rt.limits),

@@ -61,6 +61,7 @@ def check_uploads(uploads: list, limits) -> None:
 async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     rt.check_ready()
     values, voice = job.values, job.voice
+    rt.check_family_fields(values)
     start = time.perf_counter()
     check_uploads(voice.uploads, rt.limits)
     limit = rt.limits.max_reference_bytes
@@ -119,6 +120,7 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     yield JobDone(
         {
             "mode": "tts",
+            **rt.model_info(),
             "format": sink.format,
             "sample_rate": sink.file_rate,
             "duration": round(sink.duration, 3),

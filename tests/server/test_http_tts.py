@@ -27,8 +27,9 @@ def read_audio(data: bytes):
 
 
 def test_health_answers_get_and_post(client):
-    assert client.get("/v1/health").json() == {"status": "ok"}
-    assert client.post("/v1/health").json() == {"status": "ok"}
+    expected = {"status": "ok", "family": "fish-speech-1.5", "model": "llama"}  # the folder's name
+    assert client.get("/v1/health").json() == expected
+    assert client.post("/v1/health").json() == expected
 
 
 def test_json_request_returns_a_whole_wav(client):
