@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
 
@@ -153,7 +154,7 @@ def write_agent_checkpoint(directory: str | Path, seed: int = 0, config: dict | 
     (directory / "config.json").write_text(json.dumps(config, indent=4, sort_keys=True))
     semantic = tok.token_to_id("<|semantic|>")
     torch.manual_seed(seed)
-    with torch.device("meta"):
+    with skeleton():
         model = DualARTransformer(ModelArgs.from_dict(config), semantic, semantic)
     state = OrderedDict()
     for name, p in model.state_dict().items():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
 from fish_speech.models.text2semantic.tokenizer import SPECIAL_TOKENS, FishTokenizer
@@ -98,7 +99,7 @@ def write_language_model(directory: str | Path, config: dict, n_ranks: int, seed
     ranks = tokenizer_ranks(n_ranks)
     tokenizer = FishTokenizer(ranks)
     tokenizer.save(directory, ranks)
-    with torch.device("meta"):  # shapes only: no throw-away default init of the real-size model
+    with skeleton():  # shapes only: no throw-away default init of the real-size model
         model = DualARTransformer(ModelArgs.from_dict(config), tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
     gen = torch.Generator().manual_seed(seed)
     state = OrderedDict()

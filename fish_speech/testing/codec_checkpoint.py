@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.skeleton import skeleton
 from fish_speech.models.vqgan.codec import Codec
 from fish_speech.models.vqgan.config import CodecConfig
 
@@ -31,7 +32,7 @@ def module_shapes(tiny: bool = False) -> dict[str, tuple[int, ...]]:
 
 @lru_cache(maxsize=2)
 def _module_shapes(tiny: bool) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    with torch.device("meta"):
+    with skeleton():
         model = Codec(CodecConfig.tiny() if tiny else CodecConfig.full())
     return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
 

@@ -25,6 +25,7 @@ import torch
 from fish_speech.models.dac.config import HEAD_DIM, DacConfig
 from fish_speech.models.dac.model import DAC
 from fish_speech.models.dac.transformer import rope_table
+from fish_speech.models.skeleton import skeleton
 
 LAYOUTS = {
     "official": "parametrizations",  # VQ projections stay legacy, as in the released file
@@ -75,7 +76,7 @@ def _draw(key: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tenso
 
 def module_shapes(tiny: bool = True) -> dict[str, tuple[int, ...]]:
     """Shapes of the module tree's own parameters (weight norm fused), built on the meta device."""
-    with torch.device("meta"):
+    with skeleton():
         return {k: tuple(v.shape) for k, v in DAC(DacConfig.tiny() if tiny else DacConfig.full()).state_dict().items()}
 
 

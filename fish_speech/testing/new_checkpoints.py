@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
 from fish_speech.models.text2semantic.omni import INDEX_FILE, omni_args, publish_keys
@@ -237,7 +238,7 @@ def write_s1_mini(directory: str | Path, full: bool = False, seed: int = 0, code
     ranks = tokenizer_ranks(S1_FULL_RANKS if full else 256)
     tokenizer = FishTokenizer(ranks, specials=S1_SPECIAL_TOKENS)
     tokenizer.save(directory, ranks)
-    with torch.device("meta"):
+    with skeleton():
         model = DualARTransformer(
             ModelArgs.from_dict(config, keep_head_dim=True), tokenizer.semantic_begin_id, tokenizer.semantic_end_id
         )
@@ -256,7 +257,7 @@ def write_s2_pro(directory: str | Path, seed: int = 0, codec: bool = False) -> P
     config = S2_TINY_CONFIG
     (directory / "config.json").write_text(json.dumps(config, indent=2))
     write_hf_tokenizer(directory)
-    with torch.device("meta"):
+    with skeleton():
         model = DualARTransformer(omni_args(config), config["semantic_start_token_id"], config["semantic_end_token_id"])
     state = publish_keys(random_state(model, config["text_config"]["initializer_range"], seed))
     names = sorted(state)

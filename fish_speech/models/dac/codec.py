@@ -17,6 +17,7 @@ import torch
 from fish_speech.audio.resample import resample
 from fish_speech.errors import FishError
 from fish_speech.models.codes import check_code_tensor
+from fish_speech.models.skeleton import skeleton
 from fish_speech.models.vqgan.codec import Codec as FireflyCodec
 
 from .config import CODEBOOK_SIZE, SAMPLE_RATE, SEMANTIC_CODEBOOK_SIZE, DacConfig, check_config, infer_config
@@ -52,7 +53,7 @@ class DacCodec(DAC):
         cfg = infer_config(sd)
         if config is not None:  # only what shapes cannot tell (attention windows)
             cfg = cfg.with_windows(config.encoder_window, config.quantizer_window)
-        with torch.device("meta"):  # no throw-away init; the (memory-mapped) tensors are assigned
+        with skeleton():  # no throw-away init; the (memory-mapped) tensors are assigned
             model = cls(cfg)
         check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, source)
         model.load_state_dict(sd, strict=True, assign=True)

@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from fish_speech.errors import FishError
+from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.detect import FISH_15, S2_PRO, detect_family, read_config
 from fish_speech.models.text2semantic.hf_tokenizer import HFTokenizer
-from fish_speech.models.text2semantic.model import DualARTransformer, rope_table
+from fish_speech.models.text2semantic.model import DualARTransformer
 from fish_speech.models.text2semantic.omni import omni_args, read_safetensors, shard_files
 from fish_speech.models.text2semantic.tokenizer import FishTokenizer
 
@@ -151,11 +152,10 @@ def read_pth(weights: Path, drop_audio: bool = False) -> dict:
 
 def build_model(state: dict, args: ModelArgs, tokenizer, source: str, strict: bool = False) -> DualARTransformer:
     """Adopt `state`'s tensors (no copy) into a model built on the meta device."""
-    with torch.device("meta"):  # no throw-away random init: checkpoint tensors are assigned
+    with skeleton():  # no throw-away random init: checkpoint tensors are assigned
         model = DualARTransformer(args, tokenizer.semantic_begin_id, tokenizer.semantic_end_id)
     check_state(model, state, source, strict)
     model.load_state_dict(state, strict=False, assign=True)
-    rebuild_buffers(model, args)  # non-persistent buffers were built on meta
     return model
 
 
@@ -169,17 +169,10 @@ def load_dual_ar(
 ) -> tuple[DualARTransformer, torch.device, torch.dtype]:
     """Read a 1.5-layout `model.pth` into a DualARTransformer on the chosen device and precision (agent)."""
     state = read_pth(weights)
-    with torch.device("meta"):  # no throw-away random init: checkpoint tensors are assigned
+    with skeleton():  # no throw-away random init: checkpoint tensors are assigned
         model = DualARTransformer(args, semantic_begin_id, semantic_end_id)
     check_state(model, state, str(weights))
     model.load_state_dict(state, strict=False, assign=True)
     dev = pick_device(device)
     dtype = pick_dtype(dev, half)
-    rebuild_buffers(model, args)  # non-persistent buffers were built on meta
     return model.to(device=dev, dtype=dtype).eval(), dev, dtype  # rope tables keep their bf16 rounding
-
-
-def rebuild_buffers(model: DualARTransformer, args: ModelArgs):
-    model.freqs_cis = rope_table(args.max_seq_len, args.head_dim, args.rope_base)
-    model.fast_freqs_cis = rope_table(args.num_codebooks, model.fast_args.head_dim, args.rope_base)
-    model.codebook_offsets = torch.arange(args.num_codebooks) * args.codebook_size

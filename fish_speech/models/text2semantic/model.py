@@ -50,8 +50,9 @@ class RMSNorm(nn.Module):
 
 def rope_table(positions: int, head_dim: int, base: float) -> Tensor:
     """[positions, head_dim/2, 2] (cos, sin), rounded to bf16 like upstream whatever the model dtype."""
-    freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2)[: head_dim // 2].float() / head_dim))
-    angles = torch.outer(torch.arange(positions, dtype=torch.float32), freqs)
+    # on the CPU even while a meta skeleton is built: meta arithmetic costs seconds of one-off imports
+    freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2, device="cpu")[: head_dim // 2].float() / head_dim))
+    angles = torch.outer(torch.arange(positions, dtype=torch.float32, device="cpu"), freqs)
     return torch.stack([angles.cos(), angles.sin()], dim=-1).to(torch.bfloat16)
 
 
@@ -203,7 +204,7 @@ class DualARTransformer(nn.Module):
         self.fast_output = nn.Linear(args.fast_dim, c, bias=False)
         self.register_buffer("freqs_cis", rope_table(args.max_seq_len, args.head_dim, args.rope_base), persistent=False)
         self.register_buffer("fast_freqs_cis", rope_table(n, fast.head_dim, args.rope_base), persistent=False)
-        self.register_buffer("codebook_offsets", torch.arange(n) * c, persistent=False)
+        self.register_buffer("codebook_offsets", torch.arange(n, device="cpu") * c, persistent=False)
         self.cache_len = 0
 
     # ---- caches -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from torch import nn
 from fish_speech.audio.resample import resample
 from fish_speech.errors import FishError
 from fish_speech.models.codes import check_code_tensor
+from fish_speech.models.skeleton import skeleton
 
 from .config import FRAME_LENGTH, CodecConfig, check_config, infer_config
 from .encoder import ConvNeXtEncoder
@@ -64,7 +65,7 @@ class Codec(nn.Module):
     ) -> "Codec":
         sd = normalize_state_dict(state_dict)
         cfg = infer_config(sd)
-        with torch.device("meta"):  # no throw-away random init; checkpoint tensors are assigned
+        with skeleton():  # no throw-away random init; checkpoint tensors are assigned
             model = cls(cfg)
         check_keys({k: v.shape for k, v in model.state_dict().items()}, sd, source)
         model.load_state_dict(sd, strict=True, assign=True)
