@@ -33,8 +33,12 @@ def _worker(queue, endpoint, folder, references_dir, log):
     env.pop("MODE", None)
     env.pop("DECODER_CHECKPOINT_PATH", None)  # the family's codec beside the weights
     proc = start([sys.executable, str(HANDLER)], env, log.parent, log)
-    first = endpoint.run_sync(tts(), timeout=180)  # also waits out the worker's start
-    assert first and first[-1]["type"] == "done", log.read_text()[-3000:]
+    try:
+        first = endpoint.run_sync(tts(), timeout=180)  # also waits out the worker's start
+        assert first and first[-1]["type"] == "done", log.read_text()[-3000:]
+    except BaseException:
+        stop(proc)  # a worker that failed its first job must not outlive the test run
+        raise
     return proc
 
 
@@ -52,15 +56,27 @@ def workers(tiny_family_dir, references_dir, tmp_path_factory):
         endpoints[short] = runpod.Endpoint(queues[short].endpoint)
     folders = {short: tiny_family_dir(short) for short in FAMILY}
     logs = {short: tmp_path_factory.mktemp(f"worker-{short}") / "worker.log" for short in FAMILY}
-    with ThreadPoolExecutor(len(FAMILY)) as pool:  # the two start-ups overlap
-        futures = [pool.submit(_worker, queues[s], endpoints[s], folders[s], references_dir, logs[s]) for s in FAMILY]
-        procs = [f.result() for f in futures]
-    yield {s: (queues[s], endpoints[s]) for s in FAMILY}
-    for proc in procs:
-        stop(proc)
-    for queue in queues.values():
-        queue.close()
-    runpod.api_key, runpod.endpoint_url_base = saved
+    procs = []
+    try:
+        with ThreadPoolExecutor(len(FAMILY)) as pool:  # the two start-ups overlap
+            futures = [
+                pool.submit(_worker, queues[s], endpoints[s], folders[s], references_dir, logs[s]) for s in FAMILY
+            ]
+            for f in futures:
+                try:
+                    procs.append(f.result())
+                except BaseException:
+                    pass  # raised again below, once every started worker is known
+        if len(procs) != len(futures):
+            for f in futures:
+                f.result()
+        yield {s: (queues[s], endpoints[s]) for s in FAMILY}
+    finally:
+        for proc in procs:
+            stop(proc)
+        for queue in queues.values():
+            queue.close()
+        runpod.api_key, runpod.endpoint_url_base = saved
 
 
 @pytest.fixture(params=sorted(FAMILY))
