@@ -62,14 +62,9 @@ def workers(tiny_family_dir, references_dir, tmp_path_factory):
             futures = [
                 pool.submit(_worker, queues[s], endpoints[s], folders[s], references_dir, logs[s]) for s in FAMILY
             ]
-            for f in futures:
-                try:
-                    procs.append(f.result())
-                except BaseException:
-                    pass  # raised again below, once every started worker is known
-        if len(procs) != len(futures):
-            for f in futures:
-                f.result()
+        procs = [f.result() for f in futures if f.exception() is None]
+        for f in futures:
+            f.result()  # the first start-up failure, once every started worker is in `procs`
         yield {s: (queues[s], endpoints[s]) for s in FAMILY}
     finally:
         for proc in procs:
