@@ -80,6 +80,12 @@ class AgentEngine:
     def reply_budget(self, requested: int) -> int:
         return min(requested, self.max_reply_tokens) if requested > 0 else self.max_reply_tokens
 
+    def reply_room(self, budget: int) -> int:
+        """Positions kept free for the reply when trimming the prompt: the budget, but never more than
+        half the context, so a short conversation always fits (a small model's context can be no larger
+        than the reply cap); generation is then clipped to whatever room the prompt leaves."""
+        return min(budget, self.am.args.max_seq_len // 2)
+
     def chat(self, request: AgentRequest) -> Iterator[TextEvent | AudioEvent | DoneEvent]:
         start = time.perf_counter()
         tok, n = self.am.tokenizer, self.am.args.num_codebooks
@@ -94,7 +100,8 @@ class AgentEngine:
         if request.message_audio is not None:
             user.parts.append(VQPart(self.encode_audio(request.message_audio, "message_audio")))
         budget = self.reply_budget(request.sampling.max_new_tokens)
-        prompt = build_prompt(turn.system, turn.history, user, tok, n, self.am.args.max_seq_len - budget)
+        max_prompt = self.am.args.max_seq_len - self.reply_room(budget)
+        prompt = build_prompt(turn.system, turn.history, user, tok, n, max_prompt)
         s = request.sampling
         seed_everything(s.seed)
         t = {
