@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from fish_speech import __version__
 from fish_speech.audio import FORMATS
+from fish_speech.models.random_weights import WARNING as RANDOM_WARNING
 from fish_speech.server.schemas import HTTP_TTS_RULES, json_schema
 
 router = APIRouter()
@@ -33,8 +34,15 @@ async def redoc() -> RedirectResponse:
 
 
 @router.api_route("/v1/health", methods=["GET", "POST"], tags=["meta"], summary="Liveness probe")
-async def health() -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok", **random_weights(request)})
+
+
+def random_weights(request: Request) -> dict:
+    """`random_weights` and, when true, the warning every surface shows (the page as a banner)."""
+    rt = getattr(request.app.state, "runtime", None)
+    flag = rt is not None and rt.random_weights
+    return {"random_weights": flag, **({"warning": RANDOM_WARNING} if flag else {})}
 
 
 @router.get("/v1/info", tags=["meta"], summary="Formats, limits, field defaults, features")
@@ -50,5 +58,6 @@ async def info(request: Request) -> JSONResponse:
             "formats": list(FORMATS),
             "agent": getattr(rt.agent, "engine", None) is not None,
             "limits": dataclasses.asdict(rt.limits),
+            **random_weights(request),
         }
     )

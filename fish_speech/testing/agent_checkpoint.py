@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.random_weights import write_marker
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
 
@@ -213,6 +214,7 @@ def write_agent_checkpoint(directory: str | Path, seed: int = 0, config: dict | 
         "Random-weight stand-in for fishaudio/fish-agent-v0.1-3b (same file layout, toy sizes).\n"
         "The real weights are CC-BY-NC-SA-4.0 (non-commercial).\n"
     )
+    write_marker(directory)
     return directory
 
 
