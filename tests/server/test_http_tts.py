@@ -27,8 +27,13 @@ def read_audio(data: bytes):
 
 
 def test_health_answers_get_and_post(client):
-    assert client.get("/v1/health").json() == {"status": "ok"}
-    assert client.post("/v1/health").json() == {"status": "ok"}
+    from fish_speech.models.random_weights import WARNING
+
+    # the session's server runs the tiny random-weight checkpoints: health says so
+    expected = {"status": "ok", "random_weights": True, "warning": WARNING}
+    assert client.get("/v1/health").json() == expected
+    assert client.post("/v1/health").json() == expected
+    assert client.get("/v1/info").json()["warning"] == WARNING
 
 
 def test_json_request_returns_a_whole_wav(client):
