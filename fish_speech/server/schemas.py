@@ -67,6 +67,12 @@ OPENAI_PRESET_VOICES = frozenset(
 REFERENCE_ADD_RULES: dict[str, Rule] = {
     "id": Rule("str", doc="voice name: letters, digits, '-', '_', '.'; no path separators"),
     "text": Rule("str", "", doc="transcript of the audio"),
+    "overwrite": Rule(
+        "bool",
+        False,
+        aliases={"true": True, "false": False},  # multipart form fields are text
+        doc="replace a saved voice of the same id (otherwise that is a 409)",
+    ),
 }
 
 VQGAN_DECODE_RULES: dict[str, Rule] = {
