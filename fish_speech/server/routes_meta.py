@@ -58,6 +58,7 @@ async def info(request: Request) -> JSONResponse:
             "formats": list(FORMATS),
             "agent": getattr(rt.agent, "engine", None) is not None,
             "limits": dataclasses.asdict(rt.limits),
+            "stream_frames": rt.settings.stream_frames,  # what a request without stream_frames gets
             **random_weights(request),
         }
     )

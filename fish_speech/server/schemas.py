@@ -32,7 +32,15 @@ HTTP_TTS_RULES: dict[str, Rule] = {
     "use_memory_cache": TTS_RULES["use_memory_cache"],
     "speaker": Rule("str", None, nullable=True, doc="ref_data speaker: a random clip of it is the reference"),
     "emotion": Rule("str", None, nullable=True, doc="ref_data emotion folder under `speaker`"),
-    "stream_frames": Rule("int", 0, 0, 4096, doc="emit audio every N frames (0 = once per text chunk)"),
+    "stream_frames": Rule(
+        "int",
+        None,
+        0,
+        4096,
+        nullable=True,
+        doc="streaming: audio after 8 frames, then every N frames; null = the server's STREAM_FRAMES "
+        "(24); 0 = once per text chunk",
+    ),
 }
 
 # Fish fields an OpenAI client may add through `extra_body`.
