@@ -1,12 +1,14 @@
 """Write a tiny random-weight checkpoint in the `fishaudio/fish-agent-v0.1-3b` layout.
 
     <dir>/config.json  model.pth  tokenizer.json  tokenizer_config.json  vocab.json  merges.txt
-         special_tokens_map.json  added_tokens.json  README.md
+         special_tokens_map.json  added_tokens.json  README.md  RANDOM_WEIGHTS (marker)
 
 The config has the agent's structure (tied embeddings, qkv bias on the slow layers only,
 fast_dim != dim so `fast_project_in` exists, 8 x 1024 codebooks) at toy sizes. The tokenizer is a
 Qwen2-style byte-level BPE trained in code on a small built-in corpus, with the agent's special
 tokens appended, so the files are what `tokenizers`/`transformers` read in the real download.
+The random weights are biased (`draw_reply`) so that a turn says a few words, then speaks, then
+ends: a local agent turn returns text and audio, as with the real model.
 
     python -m fish_speech.testing.agent_checkpoint --out checkpoints/tiny-agent
 """
