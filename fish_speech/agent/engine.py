@@ -20,7 +20,7 @@ import numpy as np
 
 from fish_speech.agent.generate import AgentGenerator
 from fish_speech.agent.loader import AgentModel, load_agent_model
-from fish_speech.agent.memory import open_turn
+from fish_speech.agent.memory import open_turn, reply_room
 from fish_speech.agent.prompt import build_prompt
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
 from fish_speech.models.text2semantic.sampling import seed_everything
@@ -81,10 +81,7 @@ class AgentEngine:
         return min(requested, self.max_reply_tokens) if requested > 0 else self.max_reply_tokens
 
     def reply_room(self, budget: int) -> int:
-        """Positions kept free for the reply when trimming the prompt: the budget, but never more than
-        half the context, so a short conversation always fits (a small model's context can be no larger
-        than the reply cap); generation is then clipped to whatever room the prompt leaves."""
-        return min(budget, self.am.args.max_seq_len // 2)
+        return reply_room(budget, self.am.args.max_seq_len)
 
     def chat(self, request: AgentRequest) -> Iterator[TextEvent | AudioEvent | DoneEvent]:
         start = time.perf_counter()

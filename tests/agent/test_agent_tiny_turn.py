@@ -48,3 +48,17 @@ def test_the_prompt_keeps_room_but_the_reply_is_clipped_to_what_is_left(agent_mo
         e for e in engine.chat(AgentRequest(message="Hello", sampling=Sampling(seed=0))) if isinstance(e, DoneEvent)
     ]
     assert done and done[0].timings["prompt_tokens"] + done[0].timings["reply_tokens"] <= ctx
+
+
+def test_cascade_prompt_fits_when_the_reply_cap_exceeds_the_llm_context(tmp_path, tiny_engine):
+    from fish_speech.agent.cascade import CascadeEngine
+    from fish_speech.agent.llm import ChatLLM
+    from fish_speech.agent.memory import reply_room
+    from fish_speech.testing.tiny_llm import write_tiny_llm
+
+    llm = ChatLLM.load(write_tiny_llm(tmp_path / "llm"), device="cpu")
+    engine = CascadeEngine(llm, tiny_engine, None, max_reply_tokens=4 * llm.context)
+    room = reply_room(engine.max_reply_tokens, llm.context)
+    assert room == llm.context // 2
+    ids, dropped = engine._llm_messages(None, [], "Hello there, how are you?", llm.context - room)
+    assert 0 < len(ids) <= llm.context - room and dropped == 0
