@@ -192,6 +192,30 @@ class Settings:
         "agent",
     )
     conversation_max_turns: int = _env("CONVERSATION_MAX_TURNS", 200, "int", "turns kept per conversation", "agent", 0)
+    store_timeout_s: float = _env(
+        "STORE_TIMEOUT_S",
+        5.0,
+        "float",
+        "seconds one conversation-store call may take (SQLite lock wait, Redis socket) before the job gets a 503",
+        "agent",
+        0.1,
+    )
+    conversation_memory_items: int = _env(
+        "CONVERSATION_MEMORY_ITEMS",
+        10000,
+        "int",
+        "conversations the memory store keeps (least recently used go first); 0 = no cap",
+        "agent",
+        0,
+    )
+    conversation_memory_bytes: int = _env(
+        "CONVERSATION_MEMORY_BYTES",
+        256 * 1024 * 1024,
+        "int",
+        "bytes of conversations the memory store keeps (least recently used go first); 0 = no cap",
+        "agent",
+        0,
+    )
     # ---- HTTP server
     api_key: str | None = _env(
         "FISH_API_KEY", None, "path", "bearer key the HTTP server requires (and tools/api_client.py sends)", "server"
@@ -209,6 +233,33 @@ class Settings:
         "str",
         "without a key: browser origins allowed besides the server's own (comma-separated)",
         "server",
+    )
+    http_header_timeout: float = _env(
+        "HTTP_HEADER_TIMEOUT",
+        10.0,
+        "float",
+        "seconds a connection may take to send a request's headers (--header-timeout)",
+        "server",
+        0.1,
+    )
+    http_body_timeout: float = _env(
+        "HTTP_BODY_TIMEOUT",
+        60.0,
+        "float",
+        "seconds a request body may take to arrive, else 408 (--body-timeout); 0 = no limit",
+        "server",
+        0,
+    )
+    http_keepalive_timeout: float = _env(
+        "HTTP_KEEPALIVE_TIMEOUT", 5.0, "float", "seconds an idle keep-alive connection stays open", "server", 0.1
+    )
+    http_max_connections: int = _env(
+        "HTTP_MAX_CONNECTIONS",
+        500,
+        "int",
+        "open connections (and requests in progress) before new requests get 503 (--max-connections)",
+        "server",
+        1,
     )
     webui_host: str = _env("GRADIO_SERVER_NAME", "127.0.0.1", "str", "host of tools/run_webui.py", "server")
     webui_port: int = _env("GRADIO_SERVER_PORT", 7860, "int", "port of tools/run_webui.py", "server", 1)

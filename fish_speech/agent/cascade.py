@@ -105,11 +105,19 @@ class CascadeEngine:
         if request.system_audio is not None:
             # The transcript is kept with the codes: later turns speak in this voice without re-sending either.
             voice = VQPart(
-                self.voices.from_audio(request.system_audio, request.reference_text, field="system_audio").codes,
+                self.voices.from_audio(
+                    request.system_audio, request.reference_text, field="system_audio", pending=request.new_voices
+                ).codes,
                 request.reference_text,
             )
         turn = open_turn(
-            request.conversation_id, request.history, request.system_message, voice, self.default_system, self.store
+            request.conversation_id,
+            request.history,
+            request.system_message,
+            voice,
+            self.default_system,
+            self.store,
+            request.conversation,
         )
         refs = [
             Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text or v.text) for v in turn.voice[:1]

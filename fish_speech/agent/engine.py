@@ -88,10 +88,18 @@ class AgentEngine:
         tok, n = self.am.tokenizer, self.am.args.num_codebooks
         voice = None
         if request.system_audio is not None:
-            codes = self.voices.from_audio(request.system_audio, "", field="system_audio").codes
+            codes = self.voices.from_audio(
+                request.system_audio, "", field="system_audio", pending=request.new_voices
+            ).codes
             voice = VQPart(np.asarray(codes, dtype=np.int16), request.reference_text)
         turn = open_turn(
-            request.conversation_id, request.history, request.system_message, voice, self.default_system, self.store
+            request.conversation_id,
+            request.history,
+            request.system_message,
+            voice,
+            self.default_system,
+            self.store,
+            request.conversation,
         )
         user = Message("user", [TextPart(request.message)] if request.message else [])
         if request.message_audio is not None:

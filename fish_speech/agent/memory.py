@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fish_speech.errors import bad_input
 from fish_speech.store.base import ConversationStore
 from fish_speech.store.conversation import (
+    Conversation,
     Message,
     TextPart,
     VQPart,
@@ -96,6 +97,7 @@ class Turn:
     system: Message | None
     history: list[Message] = field(default_factory=list)
     store: ConversationStore | None = None
+    deferred: bool = False  # the caller stores the turn (see `AgentRequest.conversation`)
 
     @property
     def voice(self) -> list[VQPart]:
@@ -104,7 +106,7 @@ class Turn:
     def close(self, user: Message, reply: Message) -> list[Message]:
         """Persist the turn (atomic append: a concurrent turn is kept too); returns the whole
         conversation as this job knows it, system first."""
-        if self.conversation_id is not None and self.store is not None:
+        if self.conversation_id is not None and self.store is not None and not self.deferred:
             self.store.append(self.conversation_id, [user, reply], system=self.system)
         return ([self.system] if self.system else []) + self.history + [user, reply]
 
@@ -116,9 +118,11 @@ def open_turn(
     voice: VQPart | None,
     default_system: str,
     store: ConversationStore | None,
+    preloaded: Conversation | None = None,
 ) -> Turn:
     """Load the context and settle the system message: the request's text (else the stored one,
-    else the default) followed by the request's voice (else the stored voice, if any)."""
+    else the default) followed by the request's voice (else the stored voice, if any).
+    `preloaded`: the conversation already loaded by the caller, who then stores the turn too."""
     if history is not None and conversation_id is not None:
         raise bad_input("history", "send either history or conversation_id, not both")
     stored_system, turns = None, []
@@ -129,7 +133,7 @@ def open_turn(
     elif conversation_id is not None:
         if store is None:
             raise bad_input("conversation_id", "this worker keeps no conversations (no store configured)")
-        conv = store.load(conversation_id)
+        conv = preloaded if preloaded is not None else store.load(conversation_id)
         stored_system, turns = conv.system, conv.messages
     if system_message is not None:
         text = system_message
@@ -143,4 +147,4 @@ def open_turn(
         voices = [p for p in stored_system.parts if isinstance(p, VQPart)] if stored_system else []
     parts = ([TextPart(text)] if text else []) + voices
     system = Message("system", parts) if parts else None
-    return Turn(conversation_id, system, turns, store)
+    return Turn(conversation_id, system, turns, store, deferred=preloaded is not None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fish_speech.engine.types import Sampling
-from fish_speech.store.conversation import Message
+from fish_speech.store.conversation import Conversation, Message
 
 
 @dataclass
@@ -24,6 +24,11 @@ class AgentRequest:
     reference_text: str = ""  # transcript of system_audio (only the cascade's tts uses it)
     conversation_id: str | None = None  # server-side memory
     history: list[Message] | None = None  # client-held memory (instead of conversation_id)
+    # The stored conversation, loaded off the model thread by the service (fish_speech.service.agent),
+    # which then also stores the turn; None: the engine uses its store itself (direct engine use).
+    conversation: Conversation | None = None
+    # Voices encoded for this turn, cached only when the whole job succeeds (None: cached at once).
+    new_voices: list | None = None
     sampling: Sampling = field(default_factory=Sampling)  # for the speech codes (or the LLM's text)
 
 

@@ -10,6 +10,7 @@ I/O. Leaving the `async for` early (or cancelling the task) stops the generator 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import queue
 import threading
 from collections import deque
@@ -44,7 +45,7 @@ class Scheduler:
 
     def synthesize(self, engine, request) -> "JobStream":
         """The segments of `engine.synthesize(request)`; a `BatchScheduler` runs it in a batch slot."""
-        return JobStream(self, engine.synthesize, (request,), {}, batchable=True)
+        return JobStream(self, engine.synthesize, (request,), {}, batchable=True, stop_arg="should_stop")
 
     async def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
         def once():
@@ -90,12 +91,22 @@ def _work(sched: Scheduler, ch: _Channel, fn, args, kwargs):
     ch.send(*result)
 
 
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 class JobStream:
     """Async iterator over one queued job. Dropping it (break, cancel, garbage) stops the job."""
 
-    def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False):
+    def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False, stop_arg: str | None = None):
         self._ch = ch = _Channel()
         self._done = False
+        if stop_arg and _accepts(fn, stop_arg):  # fn polls the flag itself: it stops between steps, not items
+            kwargs = {**kwargs, stop_arg: ch.stop.is_set}
         with sched._lock:
             sched._pending += 1
         sched._submit(ch, fn, args, kwargs, batchable)

@@ -54,11 +54,13 @@ class TTSEngine:
         codes = self.codec.encode(audio, sample_rate)
         return Reference(codes=np.asarray(codes.cpu(), dtype=np.int32), text=text)
 
-    def synthesize(self, request: TTSRequest, generator=None) -> Iterator[Segment]:
+    def synthesize(self, request: TTSRequest, generator=None, should_stop=None) -> Iterator[Segment]:
         """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk.
 
         `generator` (a batch `Slot`, see `BatchScheduler`) runs the request in one row of a batch;
-        then `WAIT` items come between segments while the batch computes frames."""
+        then `WAIT` items come between segments while the batch computes frames. `should_stop()`
+        (the scheduler's cancel flag) is polled every few frames: a job whose caller has gone ends there
+        even when it yields nothing for a long time (whole-file requests)."""
         start = time.perf_counter()
         s = request.sampling
         generator = generator or self.generator
@@ -78,6 +80,8 @@ class TTSEngine:
         mark = time.perf_counter()
         blocks = self.family.generate_long(generator, text, refs, s.max_new_tokens, request.chunk_length, step)
         for block in blocks:
+            if should_stop is not None and should_stop():
+                return
             if block is WAIT:  # batched: other requests run meanwhile; the wait counts as generation time
                 yield WAIT
                 continue

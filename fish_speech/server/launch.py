@@ -70,6 +70,30 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "(default: $ALLOWED_ORIGINS)",
     )
     p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=Settings.one("http_header_timeout"),
+        help="seconds a client may take to send a request's headers (default: $HTTP_HEADER_TIMEOUT or %(default)s)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=Settings.one("http_body_timeout"),
+        help="seconds a request body may take, else 408; 0 = no limit (default: $HTTP_BODY_TIMEOUT or %(default)s)",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=Settings.one("http_keepalive_timeout"),
+        help="seconds an idle connection stays open (default: $HTTP_KEEPALIVE_TIMEOUT or %(default)s)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=Settings.one("http_max_connections"),
+        help="open connections before new requests get 503 (default: $HTTP_MAX_CONNECTIONS or %(default)s)",
+    )
+    p.add_argument(
         "--warmup",
         choices=("auto", "on", "off"),
         default="auto",
@@ -138,6 +162,14 @@ def serve(args, host: str, port: int, banner: str) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        for flag, value, least in (
+            ("header-timeout", args.header_timeout, 0.1),
+            ("body-timeout", args.body_timeout, 0),
+            ("keep-alive-timeout", args.keep_alive_timeout, 0.1),
+            ("max-connections", args.max_connections, 1),
+        ):
+            if not value >= least:
+                raise FishError(400, flag, f"--{flag} must be at least {least:g}, got {value}")
         rt = build_runtime(args)
         if args.warmup == "on" or (args.warmup == "auto" and args.compile):
             log.info("warming up")
@@ -156,5 +188,16 @@ def serve(args, host: str, port: int, banner: str) -> int:
     )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"{banner}: http://{shown}:{port}/  (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    from fish_speech.server.timeouts import BodyTimeout, header_timeout_protocol
+
+    uvicorn.run(
+        BodyTimeout(app, args.body_timeout),
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+        http=header_timeout_protocol(args.header_timeout),
+        timeout_keep_alive=args.keep_alive_timeout,
+        limit_concurrency=args.max_connections,
+    )
     return 0

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from fish_speech.errors import FishError
+from fish_speech.server.disconnect import until_disconnected
 from fish_speech.server.schemas import json_schema, request_body
 from fish_speech.server.wire import is_msgpack, parse_body, reply
 from fish_speech.service.output import as_chunks
@@ -59,12 +60,15 @@ async def chat(request: Request) -> Response:
     raw = await parse_body(request, request.app.state.max_request_bytes)  # msgpack audio stays raw bytes
     chunks = as_chunks(rt.agent.events(raw, rt.scheduler)).__aiter__()
     try:
-        first = await chunks.__anext__()  # request errors still get a proper status
+        first = await until_disconnected(request, chunks.__anext__())  # request errors still get a status
     except StopAsyncIteration:
         raise FishError(500, None, "the agent produced nothing") from None
     except BaseException:
         await chunks.aclose()
         raise
+    if isinstance(first, Response):  # the client went away: the turn was cancelled
+        await chunks.aclose()
+        return first
     if raw.get("streaming", True) is False:
         await chunks.aclose()
         return reply(request, first)

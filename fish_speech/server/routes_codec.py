@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from fish_speech.errors import bad_input
 from fish_speech.models.codes import check_code_array
+from fish_speech.server.disconnect import until_disconnected
 from fish_speech.server.schemas import BYTES_DOC, CODES_DOC, VQGAN_DECODE_RULES, json_schema, request_body
 from fish_speech.server.wire import decode_bytes, parse_body, reply
 from fish_speech.service import codec_ops
@@ -55,7 +56,9 @@ async def encode(request: Request) -> Response:
     rt = request.app.state.runtime
     raw = await parse_body(request, request.app.state.max_request_bytes)
     audios = [decode_bytes(a, f"audios[{i}]") for i, a in enumerate(_items(raw, "audios"))]
-    tokens = await codec_ops.encode_audios(rt, audios)
+    tokens = await until_disconnected(request, codec_ops.encode_audios(rt, audios))
+    if isinstance(tokens, Response):  # the client went away
+        return tokens
     return reply(request, {"tokens": tokens})
 
 
@@ -77,7 +80,9 @@ async def decode(request: Request) -> Response:
             raise bad_input("format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
     sizes = rt.engine.codec.codebook_sizes
     codes = [check_codes(t, f"tokens[{i}]", sizes) for i, t in enumerate(_items(raw, "tokens"))]
-    waves = await codec_ops.decode_codes(rt, codes)
+    waves = await until_disconnected(request, codec_ops.decode_codes(rt, codes))
+    if isinstance(waves, Response):  # the client went away
+        return waves
     sr = int(rt.engine.sample_rate)
     if fmt is None:
         audios = [w.astype("<f2").tobytes() for w in waves]

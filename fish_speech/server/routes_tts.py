@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from fish_speech.errors import FishError, bad_input
 from fish_speech.server.audio_out import streaming_response, whole_response
+from fish_speech.server.disconnect import until_disconnected
 from fish_speech.server.schemas import (
     HTTP_TTS_RULES,
     IGNORED_TTS_FIELDS,
@@ -67,9 +68,8 @@ async def _speak(request: Request, values: dict, voice: VoiceQuery, fmt: str, st
     every = rt.settings.stream_frames if every is None else every  # one default: STREAM_FRAMES
     job = TTSJob(values, voice, stream_frames=every, transform=transform)
     events = tts_events(rt, job)
-    if values["streaming"]:
-        return await streaming_response(events, fmt, rt.engine.sample_rate, request.state.started)
-    return await whole_response(events, fmt, rt.engine.sample_rate, request.state.started)
+    respond = streaming_response if values["streaming"] else whole_response
+    return await until_disconnected(request, respond(events, fmt, rt.engine.sample_rate, request.state.started))
 
 
 _TTS_SCHEMA = json_schema(HTTP_TTS_RULES, {"references": REFERENCES_DOC})

@@ -1,6 +1,9 @@
 """An agent turn, written once for every surface: raw request -> checked request -> engine turn on
 the model thread -> events (`TextOut`, `AudioBytes`, one `JobDone`).
 
+The conversation is loaded before, and the turn stored after, the engine runs, both off the model
+thread (`ConversationStore.run`); a job that fails at any step stores nothing and caches no voice.
+
 Streaming yields text and audio pieces as the model produces them; otherwise only the whole audio
 file (`AudioBytes(whole=True)`) and the summary. `load_agent(runtime)` builds the backend named by
 AGENT_BACKEND (`fish`, or `llm`) with the conversation store of CONVERSATION_STORE; a load failure
@@ -53,10 +56,14 @@ class AgentService:
         request, out, unknown = await asyncio.to_thread(parse_agent_request, raw, self.limits, self.max_message_chars)
         if unknown:
             log.warning("agent job: ignoring unknown fields %s", ", ".join(unknown))
-        token = None
-        owner = self.ownership if request.conversation_id is not None else None
-        if owner is not None:  # before the engine reads or writes anything of the conversation
-            token = await asyncio.to_thread(owner.check, request.conversation_id, raw.get("conversation_token"))
+        token, cid = None, request.conversation_id
+        store = getattr(self.engine, "store", None) if cid is not None else None
+        if store is not None:
+            # Store I/O runs on the store's threads with STORE_TIMEOUT_S, never on the model thread: a
+            # locked or slow store delays (or fails, 503) this conversation's job only.
+            token = await store.run(self.ownership.check, cid, raw.get("conversation_token"))  # before any read
+            request.conversation = await store.run(store.load, cid)
+        request.new_voices = []  # cached only if the whole job succeeds
         sink = AudioSink(out.format, self.engine.sample_rate, out.streaming)
         done = None
         try:
@@ -74,8 +81,15 @@ class AgentService:
             if done is None:  # pragma: no cover - the engine always ends with one
                 raise FishError(500, None, "the agent ended without a reply")
             tail = await sink.finish()
+            if store is not None:  # the last step that can fail: a failed job stores nothing
+                user, reply = done.messages[-2:]
+                system = done.messages[0] if done.messages[0].role == "system" else None
+                await store.run(store.append, cid, [user, reply], system=system)
         finally:
             sink.close()
+        voices = getattr(self.engine, "voices", None)
+        if voices is not None and request.new_voices:
+            voices.commit(request.new_voices)
         if tail:
             yield AudioBytes(tail, sink.format, whole=not out.streaming)
         yield JobDone(

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 
 from fish_speech.errors import FishError
-from fish_speech.store.base import ConversationStore
+from fish_speech.store.base import ConversationStore, CorruptRecord
 from fish_speech.store.conversation import Message, TextPart
 
 SECRET_ID = "~conversation-secret"  # '~' fails validate_conversation_id: no request can name it
 TOUCH_EVERY_S = 3600.0  # keep the stored secret alive under the store's TTL
+log = logging.getLogger("fish_speech.store")
 
 
 class Ownership:
@@ -37,7 +39,12 @@ class Ownership:
         now = time.monotonic()
         if self._secret is not None and (not self._stored or now - self._touched < TOUCH_EVERY_S):
             return self._secret
-        conv = self.store._load(SECRET_ID)
+        try:
+            conv = self.store._load(SECRET_ID)
+        except CorruptRecord as e:  # a new secret: existing tokens stop matching, conversations stay
+            log.error("the conversation-token secret in %s is corrupt (%s): replacing it", self.store.url, e)
+            self.store._quarantine(SECRET_ID)
+            conv = self.store._load(SECRET_ID)
         if conv.system is None or not conv.system.text:
             fresh = Message("system", [TextPart(secrets.token_hex(32))])
             try:

@@ -7,13 +7,24 @@ Layout per conversation (the `{id}` hash tag keeps both keys on one Redis Cluste
 Append is one Lua script, so it is atomic: concurrent appends are serialised by Redis and the
 version check (when asked for) cannot race. The connection is lazy: the worker starts and
 serves requests without a conversation_id while Redis is down; jobs that need it get a 503.
+A value that does not decode (or a key of the wrong type) is renamed to `fishconv:corrupt:...`.
 """
 
 from __future__ import annotations
 
+import time
+
 from fish_speech.errors import FishError
-from fish_speech.store.base import DEFAULT_MAX_TURNS, DEFAULT_TTL_S, ConversationStore, conflict
-from fish_speech.store.conversation import Conversation, dump_message, load_message
+from fish_speech.store.base import (
+    DEFAULT_MAX_TURNS,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_TTL_S,
+    ConversationStore,
+    CorruptRecord,
+    conflict,
+    decode_conversation,
+)
+from fish_speech.store.conversation import Conversation, dump_message
 
 _APPEND = """
 local version = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
@@ -34,13 +45,14 @@ PREFIX = "fishconv:"
 
 
 class RedisStore(ConversationStore):
-    def __init__(self, url: str, ttl_s=DEFAULT_TTL_S, max_turns=DEFAULT_MAX_TURNS, timeout_s: float = 3.0):
-        super().__init__(ttl_s, max_turns)
+    def __init__(self, url: str, ttl_s=DEFAULT_TTL_S, max_turns=DEFAULT_MAX_TURNS, timeout_s=DEFAULT_TIMEOUT_S):
+        super().__init__(ttl_s, max_turns, timeout_s)
         try:
             import redis
         except ImportError as e:
             raise FishError(500, None, "CONVERSATION_STORE=redis://... needs the 'redis' package") from e
         self._errors = redis.exceptions.RedisError
+        self._wrong_type = redis.exceptions.ResponseError
         # Fail fast instead of hanging a job: short timeouts, no silent retry loop. Query
         # parameters in the URL (socket_timeout=..., password via redis://:pw@host) still apply.
         self._client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=None)
@@ -57,7 +69,7 @@ class RedisStore(ConversationStore):
         try:
             return fn()
         except self._errors as e:
-            raise FishError(503, "conversation_id", f"conversation store {self.url} unavailable: {e}") from e
+            raise self.unavailable(e) from e
 
     def _load(self, cid):
         mkey, hkey = self._keys(cid)
@@ -68,11 +80,20 @@ class RedisStore(ConversationStore):
             pipe.hgetall(hkey)
             return pipe.execute()
 
-        raw, meta = self._call(read)
-        version = int(meta.get(b"version", 0))
-        if not version:
+        try:
+            raw, meta = read()
+        except self._wrong_type as e:
+            if "WRONGTYPE" not in str(e):
+                raise self.unavailable(e) from e
+            raise CorruptRecord(str(e)) from e
+        except self._errors as e:
+            raise self.unavailable(e) from e
+        version = meta.get(b"version", b"0")
+        if not version.isdigit():
+            raise CorruptRecord(f"version {version!r}")
+        if not int(version):
             return Conversation(cid)
-        return Conversation(cid, load_message(meta.get(b"system")), [load_message(m) for m in raw], version)
+        return decode_conversation(cid, meta.get(b"system"), raw, version)
 
     def _append(self, cid, messages, system, expected_version):
         args = [
@@ -90,6 +111,16 @@ class RedisStore(ConversationStore):
 
     def _delete(self, cid):
         self._call(lambda: self._client.delete(*self._keys(cid)))
+
+    def _quarantine(self, cid):
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        moved = []
+        for key, suffix in zip(self._keys(cid), ("m", "h")):
+            target = f"{PREFIX}corrupt:{stamp}:{{{cid}}}:{suffix}"  # same hash tag: same cluster slot
+            if self._call(lambda k=key, t=target: self._client.exists(k)):
+                self._call(lambda k=key, t=target: self._client.rename(k, t))
+                moved.append(target)
+        return ", ".join(moved) or "(nothing left)"
 
     def ping(self) -> bool:
         self._call(self._client.ping)

@@ -58,7 +58,8 @@ class ReferenceLibrary:
         self.hits = self.misses = 0
 
     # ---- cache ----------------------------------------------------------------------------
-    def _cached(self, key: str, make: Callable[[], object], use_cache: bool):
+    def _cached(self, key: str, make: Callable[[], object], use_cache: bool, pending: list | None = None):
+        """pending: a job's list of new entries, cached by `commit` only once the job succeeded."""
         if use_cache:
             with self._lock:
                 if key in self._cache:
@@ -66,9 +67,21 @@ class ReferenceLibrary:
                     self.hits += 1
                     return self._cache[key]
         value = make()
-        size = _size(value)
         with self._lock:
             self.misses += 1
+        if pending is not None:
+            pending.append((key, value))
+            return value
+        return self._keep(key, value)
+
+    def commit(self, pending: list) -> None:
+        """Cache what a job that succeeded encoded (see `from_audio(pending=...)`)."""
+        for key, value in pending:
+            self._keep(key, value)
+
+    def _keep(self, key: str, value):
+        size = _size(value)
+        with self._lock:
             if key in self._cache:
                 self._held -= self._sizes.pop(key, 0)
                 del self._cache[key]
@@ -86,9 +99,11 @@ class ReferenceLibrary:
     def cached_bytes(self) -> int:
         return self._held
 
-    def from_audio(self, audio: bytes, text: str, use_cache: bool = True, field: str = "audio") -> Reference:
+    def from_audio(
+        self, audio: bytes, text: str, use_cache: bool = True, field: str = "audio", pending: list | None = None
+    ) -> Reference:
         key = "sha256:" + hashlib.sha256(audio + b"\0" + text.encode()).hexdigest()
-        return self._cached(key, lambda: self.encoder(audio, text, field), use_cache)
+        return self._cached(key, lambda: self.encoder(audio, text, field), use_cache, pending)
 
     # ---- named voices ---------------------------------------------------------------------
     def folder(self, ref_id, field: str = "reference_id") -> Path:
