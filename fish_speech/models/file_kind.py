@@ -57,22 +57,24 @@ def check_torch_file(path: str | Path, field: str, wanted: str) -> None:
     """Raise a FishError naming `field` unless `path` looks like a complete PyTorch checkpoint.
 
     `wanted` says what to pass, e.g. "the codec file firefly-gan-vq-fsq-8x1024-21hz-generator.pth"."""
-    path = Path(path)
+    path = Path(path)  # 422 throughout: an unusable checkpoint, as the loaders report it
     if path.is_dir():
-        raise FishError(400, field, f"{path} is a directory; pass {wanted}")
+        raise FishError(422, field, f"cannot read {path}: it is a directory; pass {wanted}")
     if not path.is_file():
-        raise FishError(404, field, f"{path} not found; pass {wanted}")
+        raise FishError(422, field, f"{path} not found; pass {wanted}")
     what = sniff(path)
     if what == "a zip file":
         if not zipfile.is_zipfile(path):  # the central directory sits at the end: gone when cut short
             size = os.path.getsize(path)
             raise FishError(
-                422, field, f"{path} is a truncated or damaged PyTorch checkpoint ({size:,} bytes); download it again"
+                422,
+                field,
+                f"cannot read {path}: a truncated or damaged PyTorch checkpoint ({size:,} bytes); download it again",
             )
         return
     if what == "a legacy PyTorch pickle":
         return
-    raise FishError(400, field, f"{path} is {what}, not a PyTorch checkpoint; pass {wanted}")
+    raise FishError(422, field, f"cannot read {path}: it is {what}, not a PyTorch checkpoint; pass {wanted}")
 
 
 def check_npy_file(path: str | Path, field: str, wanted: str) -> None:
