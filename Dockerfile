@@ -2,6 +2,12 @@
 #
 #   docker build -t fish-speech-worker .                                # weights downloaded at start
 #   docker build --build-arg DOWNLOAD_WEIGHTS=true -t fish-speech-worker .   # weights baked in
+#   docker build --build-arg MODEL=s2-pro --build-arg DOWNLOAD_WEIGHTS=true \
+#       --secret id=hf_token,env=HF_TOKEN -t fish-speech-s2 .              # a gated family, baked in
+#
+# MODEL (fish-speech-1.5, openaudio-s1-mini, s2-pro) picks the checkpoint; at run time the same
+# variable (or LLAMA_CHECKPOINT_PATH) does, and the entrypoint downloads what is missing
+# (fish_speech/catalog.py knows each family's repository, files, memory and licence).
 #
 # torch is the version the test suite runs on (.ci/run pins the same TORCH_VERSION; a test checks
 # that they agree). The Linux wheel from PyPI carries its CUDA runtime libraries; the GPU driver comes
@@ -12,7 +18,10 @@ FROM ${BASE_IMAGE}
 ARG TORCH_VERSION=2.13.0
 
 ARG DOWNLOAD_WEIGHTS=false
-ARG HF_REPO=fishaudio/fish-speech-1.5
+# empty: fish-speech-1.5 (and a LLAMA_CHECKPOINT_PATH set at run time is served as its files say)
+ARG MODEL=
+# empty: MODEL's repository
+ARG HF_REPO=
 ARG DOWNLOAD_AGENT_WEIGHTS=false
 ARG AGENT_HF_REPO=fishaudio/fish-agent-v0.1-3b
 
@@ -41,10 +50,17 @@ extra = p['optional-dependencies']; print(chr(10).join(p['dependencies'] + extra
  && python -c "import torch, runpod, soundfile, tiktoken; print('torch', torch.__version__, 'runpod', runpod.__version__)"
 # (add extra['llm'] above, or `pip install transformers`, for AGENT_BACKEND=llm)
 
-# Optionally bake the weights into the image (about 1.3 GB).
-RUN if [ "$DOWNLOAD_WEIGHTS" = "true" ]; then \
-      python -c "import sys; from huggingface_hub import snapshot_download; snapshot_download(repo_id=sys.argv[1], local_dir=sys.argv[2])" \
-        "$HF_REPO" /app/checkpoints/fish-speech-1.5; \
+# Optionally bake MODEL's weights into the image (1.5: about 1.3 GB, S1-mini 3.6 GB, S2-Pro 11 GB) into
+# /app/checkpoints/<MODEL>. Only the catalog is copied first, so code edits do not re-download them.
+# A gated repository (S1-mini, S2-Pro) reads the build secret `hf_token`.
+COPY fish_speech/catalog.py /tmp/fish_catalog.py
+RUN --mount=type=secret,id=hf_token \
+    if [ "$DOWNLOAD_WEIGHTS" = "true" ]; then \
+      HF_TOKEN="$(cat /run/secrets/hf_token 2>/dev/null || true)" python -c "import os, sys; \
+sys.path.insert(0, '/tmp'); import fish_catalog as c; from huggingface_hub import snapshot_download; \
+ck = c.by_name(sys.argv[1] or c.DEFAULT_MODEL) or sys.exit('unknown MODEL ' + sys.argv[1]); \
+snapshot_download(repo_id=sys.argv[2] or ck.repo, local_dir='/app/checkpoints/' + ck.model, token=os.environ.get('HF_TOKEN') or None)" \
+        "$MODEL" "$HF_REPO"; \
     fi
 # Optionally bake the fish-agent weights too (agent mode's default backend, about 6 GB).
 RUN if [ "$DOWNLOAD_AGENT_WEIGHTS" = "true" ]; then \
@@ -55,8 +71,8 @@ RUN if [ "$DOWNLOAD_AGENT_WEIGHTS" = "true" ]; then \
 COPY . .
 RUN chmod +x /app/entrypoint.sh
 
-ENV LLAMA_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5 \
-    DECODER_CHECKPOINT_PATH=/app/checkpoints/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth \
+# LLAMA_CHECKPOINT_PATH / DECODER_CHECKPOINT_PATH stay unset: the entrypoint uses /app/checkpoints/<MODEL>.
+ENV MODEL=${MODEL} \
     AGENT_CHECKPOINT_PATH=/app/checkpoints/fish-agent-v0.1-3b \
     AGENT_HF_REPO=${AGENT_HF_REPO} \
     DEVICE=cuda \

@@ -5,8 +5,9 @@
 #                                            # of ./test_input.json when no RunPod queue is set)
 #   ./entrypoint.sh --rp_serve_api           # the SDK's local HTTP test server
 #
-# Environment: MODE (tts|agent, default tts), AGENT_PRELOAD, LLAMA_CHECKPOINT_PATH, DECODER_CHECKPOINT_PATH,
-# DOWNLOAD_CHECKPOINTS (true|false, default true), HF_REPO (default fishaudio/fish-speech-1.5),
+# Environment: MODE (tts|agent, default tts), AGENT_PRELOAD, MODEL (fish-speech-1.5 | openaudio-s1-mini |
+# s2-pro: checkpoints/<MODEL>), LLAMA_CHECKPOINT_PATH, DECODER_CHECKPOINT_PATH, DOWNLOAD_CHECKPOINTS
+# (true|false, default true), HF_REPO (default: MODEL's repository), HF_TOKEN (gated repositories),
 # AGENT_CHECKPOINT_PATH / AGENT_HF_REPO (agent mode, default fishaudio/fish-agent-v0.1-3b),
 # PYTHON (default python). Arguments are passed to the handler unchanged.
 set -euo pipefail
@@ -19,24 +20,19 @@ case "${MODE:-tts}" in  # the worker's settings hold the default (tts); every wo
   *) echo "entrypoint: MODE must be 'agent' or 'tts', not '$MODE'" >&2; exit 2 ;;
 esac
 
-export LLAMA_CHECKPOINT_PATH="${LLAMA_CHECKPOINT_PATH:-$HERE/checkpoints/fish-speech-1.5}"
-export DECODER_CHECKPOINT_PATH="${DECODER_CHECKPOINT_PATH:-$LLAMA_CHECKPOINT_PATH/firefly-gan-vq-fsq-8x1024-21hz-generator.pth}"
+# Which checkpoint (MODEL, or the family LLAMA_CHECKPOINT_PATH holds), where it lives, and its download
+# (HF_REPO, HF_TOKEN for gated repositories) are decided in one place: fish_speech/catalog.py. It prints
+# the exports of the folders it settled on, or says what is missing and how to get it.
+export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
+exports="$("$PYTHON" -m fish_speech.catalog --root "$HERE/checkpoints" ensure)" || exit 1
+eval "$exports"
 
-missing() {
-  local out=()
-  for f in model.pth config.json tokenizer.tiktoken; do
-    [ -f "$LLAMA_CHECKPOINT_PATH/$f" ] || out+=("$LLAMA_CHECKPOINT_PATH/$f")
-  done
-  [ -f "$DECODER_CHECKPOINT_PATH" ] || out+=("$DECODER_CHECKPOINT_PATH")
-  printf '%s\n' "${out[@]+"${out[@]}"}"
-}
-
-download() {  # download <hf repo> <folder>; failures are reported by the checks that follow
+download() {  # download <hf repo> <folder> (the fish-agent weights); the checks that follow report failures
   case "${DOWNLOAD_CHECKPOINTS:-true}" in
     1|true|yes|on) ;;
     *) return 0 ;;
   esac
-  echo "entrypoint: checkpoints missing; downloading $1 to $2" >&2
+  echo "entrypoint: downloading $1 to $2" >&2
   "$PYTHON" - "$1" "$2" <<'PY' || true
 import sys
 try:
@@ -49,21 +45,6 @@ except Exception as err:  # network, auth, disk: the check below reports what is
     sys.exit(f"entrypoint: download failed: {type(err).__name__}: {err}")
 PY
 }
-
-if [ -n "$(missing)" ]; then
-  download "${HF_REPO:-fishaudio/fish-speech-1.5}" "$LLAMA_CHECKPOINT_PATH"
-  still="$(missing)"
-  if [ -n "$still" ]; then
-    {
-      echo "entrypoint: ERROR: Fish Speech checkpoints not found:"
-      printf '%s\n' "$still" | sed 's/^/  /'
-      echo "Set LLAMA_CHECKPOINT_PATH (model folder) and DECODER_CHECKPOINT_PATH (codec file),"
-      echo "bake them into the image (docker build --build-arg DOWNLOAD_WEIGHTS=true), or allow the"
-      echo "download (DOWNLOAD_CHECKPOINTS=true with network access to the Hugging Face Hub)."
-    } >&2
-    exit 1
-  fi
-fi
 
 # The fish-agent model loads (and downloads) on the first agent job; only AGENT_PRELOAD fetches it
 # here. Without it tts jobs still work and agent jobs fail with a clear 503: a warning, not a stop.
@@ -78,5 +59,5 @@ or AGENT_BACKEND=llm with AGENT_LLM_PATH, or MODE=tts." >&2
   fi
 fi
 
-echo "entrypoint: MODE=${MODE:-tts}, model $LLAMA_CHECKPOINT_PATH, codec $DECODER_CHECKPOINT_PATH" >&2
+echo "entrypoint: MODE=${MODE:-tts}, $MODEL_FAMILY model $LLAMA_CHECKPOINT_PATH, codec $DECODER_CHECKPOINT_PATH" >&2
 exec "$PYTHON" -u "$HERE/runpod/handler.py" "$@"

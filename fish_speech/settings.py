@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5"
+from fish_speech.catalog import DEFAULT_MODEL, MODEL_CHOICES, by_name, default_path
+
+DEFAULT_CHECKPOINT = default_path(DEFAULT_MODEL)
 DEFAULT_AGENT_CHECKPOINT = "checkpoints/fish-agent-v0.1-3b"
 RUNPOD_VOLUME = "/runpod-volume"
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -33,8 +35,22 @@ def _env(name: str, default: Any, kind: str, doc: str, group: str, minimum: floa
 @dataclass(frozen=True)
 class Settings:
     # ---- models
+    model: str | None = _env(
+        "MODEL",
+        None,
+        "choice",
+        "checkpoint to serve: fish-speech-1.5, openaudio-s1-mini or s2-pro (folder checkpoints/<MODEL>, "
+        "downloaded from its repository); default: the one LLAMA_CHECKPOINT_PATH holds",
+        "model",
+        None,
+        MODEL_CHOICES,
+    )
     checkpoint_path: str = _env(
-        "LLAMA_CHECKPOINT_PATH", DEFAULT_CHECKPOINT, "str", "language model folder (its family is detected)", "model"
+        "LLAMA_CHECKPOINT_PATH",
+        DEFAULT_CHECKPOINT,
+        "str",
+        "language model folder (its family is detected); default: checkpoints/<MODEL>",
+        "model",
     )
     codec_path: str | None = _env(
         "DECODER_CHECKPOINT_PATH",
@@ -48,6 +64,14 @@ class Settings:
     compile: bool = _env("COMPILE", False, "bool", "torch.compile the decode step (slow start, faster steps)", "model")
     max_batch: int = _env(
         "MAX_BATCH", 1, "int", "tts requests decoded together per step (1 = one at a time)", "model", 1
+    )
+    prefix_cache_bytes: int = _env(
+        "PREFIX_CACHE_BYTES",
+        256 * 1024 * 1024,
+        "int",
+        "bytes of voice-prompt K/V kept per model for reuse (least recently used go; 0 = off); 1.5: ~12 KB a token in bf16",
+        "model",
+        0,
     )
     # ---- worker
     mode: str = _env(
@@ -69,7 +93,12 @@ class Settings:
         "download missing weights from Hugging Face (entrypoint, first agent job)",
         "worker",
     )
-    hf_repo: str = _env("HF_REPO", "fishaudio/fish-speech-1.5", "str", "repository of the tts weights", "worker")
+    hf_repo: str | None = _env(
+        "HF_REPO", None, "path", "repository of the tts weights; default: MODEL's (fish_speech/catalog.py)", "worker"
+    )
+    hf_token: str | None = _env(
+        "HF_TOKEN", None, "path", "Hugging Face token for gated repositories (openaudio-s1-mini, s2-pro)", "worker"
+    )
     agent_hf_repo: str = _env(
         "AGENT_HF_REPO", "fishaudio/fish-agent-v0.1-3b", "str", "repository of the fish-agent weights", "worker"
     )
@@ -273,6 +302,14 @@ class Settings:
     runpod_api_key: str | None = _env(
         "RUNPOD_API_KEY", None, "path", "", "platform"
     )  # runpod/test_client.py --endpoint
+
+    def __post_init__(self):
+        # MODEL alone names the folder too (LLAMA_CHECKPOINT_PATH left at its default)
+        chosen = by_name(self.model)
+        if chosen is not None:
+            object.__setattr__(self, "model", chosen.model)
+            if self.checkpoint_path == DEFAULT_CHECKPOINT:
+                object.__setattr__(self, "checkpoint_path", default_path(chosen.model))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:

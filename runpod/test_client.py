@@ -55,6 +55,7 @@ def build_input(a: argparse.Namespace) -> dict:
         "temperature": a.temperature,
         "top_p": a.top_p,
         "repetition_penalty": a.repetition_penalty,
+        "top_k": a.top_k,
         "chunk_length": a.chunk_length,
         "max_new_tokens": a.max_new_tokens,
         "seed": a.seed,
@@ -185,6 +186,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     what.add_argument("--temperature", type=float)
     what.add_argument("--top-p", type=float)
     what.add_argument("--repetition-penalty", type=float)
+    what.add_argument("--top-k", type=int, help="S2-Pro only")
     what.add_argument("--chunk-length", type=int)
     what.add_argument("--max-new-tokens", type=int)
     what.add_argument("--seed", type=int)

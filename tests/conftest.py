@@ -95,3 +95,40 @@ def tiny_s2_dir(tmp_path_factory) -> Path:
     from fish_speech.testing.new_checkpoints import write_s2_pro
 
     return write_s2_pro(tmp_path_factory.mktemp("tiny-s2"))
+
+
+# The new families on every surface: tiny folders that hold their codec too (as the downloads do).
+NEW_FAMILIES = ("s1-mini", "s2-pro")
+
+
+@pytest.fixture(scope="session")
+def tiny_family_dir(tmp_path_factory):
+    """family ("s1-mini" | "s2-pro") -> a tiny checkpoint folder with its `codec.pth`, written once."""
+    from fish_speech.testing.new_checkpoints import write_s1_mini, write_s2_pro
+
+    made: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in made:
+            folder = tmp_path_factory.mktemp(f"tiny-{family}")
+            made[family] = Path(
+                write_s2_pro(folder, codec=True) if family == "s2-pro" else write_s1_mini(folder, codec=True)
+            )
+        return made[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def family_engine(tiny_engine, tiny_family_dir):
+    """family ("1.5" | "s1-mini" | "s2-pro") -> a tts engine on its tiny checkpoint, loaded once."""
+    from fish_speech.engine.tts import TTSEngine
+
+    loaded = {"1.5": tiny_engine}
+
+    def get(family: str):
+        if family not in loaded:
+            loaded[family] = TTSEngine.load(tiny_family_dir(family), device="cpu")
+        return loaded[family]
+
+    return get

@@ -163,7 +163,7 @@ def test_long_form_codes_are_clamped_for_the_codec_and_conversation_grows(s2):
     g.seed(0)
     prompts = []
     real = g.generate
-    g.generate = lambda p, *a: (prompts.append(p.shape[1]), (yield from real(p, *a)))[1]
+    g.generate = lambda p, *a, **kw: (prompts.append(p.shape[1]), (yield from real(p, *a, **kw)))[1]
     blocks = list(generate_long(g, "<|speaker:0|>one <|speaker:1|>two", [], 5, chunk_length=5))
     done = [b for b in blocks if b.chunk_done]
     assert [b.text for b in done] == ["<|speaker:0|>one", "<|speaker:1|>two"]

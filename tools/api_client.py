@@ -59,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max_new_tokens", type=int, default=1024, help="most frames per text chunk, 0 = no limit")
     p.add_argument("--chunk_length", type=int, default=200, help="UTF-8 bytes of text per chunk, 0 = one chunk")
     p.add_argument("--top_p", type=float, default=0.7)
-    p.add_argument("--repetition_penalty", type=float, default=1.2)
+    p.add_argument("--repetition_penalty", type=float, default=1.2, help="1.5 and S1-mini only")
+    p.add_argument("--top_k", type=int, default=None, help="S2-Pro only (the server's default: 30)")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=None, help="random seed for repeatable output")
     p.add_argument("--use_memory_cache", choices=("on", "off"), default="off", help="server reuses encoded references")
@@ -103,6 +104,7 @@ def build_request(args) -> dict:
         "chunk_length": args.chunk_length,
         "top_p": args.top_p,
         "repetition_penalty": args.repetition_penalty,
+        "top_k": args.top_k,
         "temperature": args.temperature,
         "seed": args.seed,
         "use_memory_cache": args.use_memory_cache,

@@ -82,6 +82,23 @@ class CascadeEngine:
                 raise FishError(413, "message", f"the prompt needs {len(ids)} tokens; the LLM has room for {budget}")
             turns = turns[2:] if len(turns) > 1 and turns[0]["role"] == "user" else turns[1:]
 
+    def _voice_codes(self, codes: np.ndarray) -> np.ndarray:
+        """A stored voice is spoken only by the codec that made it: a conversation kept from another
+        family (say 1.5's 8 rows, now with S2-Pro's 10) is a 409 asking for the voice again."""
+        sizes = tuple(self.tts.codec.codebook_sizes)
+        codes = np.asarray(codes)
+        fits = codes.ndim == 2 and codes.shape[0] == len(sizes)
+        if fits and codes.shape[1]:
+            fits = bool((codes.min(axis=1) >= 0).all() and (codes.max(axis=1) < np.asarray(sizes)).all())
+        if not fits:
+            raise FishError(
+                409,
+                "system_audio",
+                f"the conversation's voice holds codes {list(codes.shape)} of another codec; the loaded "
+                f"{self.tts.family.name} codec reads {len(sizes)} rows: send system_audio again",
+            )
+        return codes.astype(np.int32)
+
     def _speak(self, sentence: str, voice: list[Reference], s: Sampling) -> Iterator[np.ndarray]:
         if not any(ch.isalnum() for ch in sentence):
             return  # punctuation only: nothing to say
@@ -91,7 +108,7 @@ class CascadeEngine:
             references=voice,
             chunk_length=0,
             stream_frames=self.stream_frames,
-            sampling=Sampling(s.temperature, s.top_p, s.repetition_penalty, cap, None),
+            sampling=Sampling(s.temperature, s.top_p, s.repetition_penalty, cap, None, s.top_k),
         )
         for segment in self.tts.synthesize(request):
             if segment.audio.size:
@@ -119,9 +136,7 @@ class CascadeEngine:
             self.store,
             request.conversation,
         )
-        refs = [
-            Reference(np.asarray(v.codes, dtype=np.int32), request.reference_text or v.text) for v in turn.voice[:1]
-        ]
+        refs = [Reference(self._voice_codes(v.codes), request.reference_text or v.text) for v in turn.voice[:1]]
         s = request.sampling
         budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens
         context = self.llm.context

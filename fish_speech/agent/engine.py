@@ -21,8 +21,9 @@ import numpy as np
 from fish_speech.agent.generate import AgentGenerator
 from fish_speech.agent.loader import AgentModel, load_agent_model
 from fish_speech.agent.memory import open_turn, reply_room
-from fish_speech.agent.prompt import build_prompt
+from fish_speech.agent.prompt import build_prompt, encode_message
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
+from fish_speech.models.text2semantic.prefix import PrefixCache
 from fish_speech.models.text2semantic.sampling import seed_everything
 from fish_speech.models.vqgan.codec import StreamingDecoder
 from fish_speech.store.base import ConversationStore
@@ -49,10 +50,12 @@ class AgentEngine:
         stream_frames: int = 24,
         voices: ReferenceLibrary | None = None,
         default_system: str | None = None,
+        prefix_cache_bytes: int = 0,
     ):
         self.am, self.codec, self.store = am, codec, store
         self.sample_rate = codec.sample_rate
-        self.generator = AgentGenerator(am, compile=compile)
+        # The system turn (message + voice) opens every prompt of a conversation: its K/V are kept.
+        self.generator = AgentGenerator(am, compile=compile, prefix_cache=PrefixCache(prefix_cache_bytes))
         self.max_reply_tokens = max_reply_tokens
         # Long speech runs are decoded every `stream_frames` frames (~1.1 s at 24), not only at their end.
         self.stream_frames = stream_frames
@@ -107,6 +110,7 @@ class AgentEngine:
         budget = self.reply_budget(request.sampling.max_new_tokens)
         max_prompt = self.am.args.max_seq_len - self.reply_room(budget)
         prompt = build_prompt(turn.system, turn.history, user, tok, n, max_prompt)
+        head = encode_message(turn.system, tok, n).shape[1] if turn.system is not None else 0  # the shared prefix
         s = request.sampling
         seed_everything(s.seed)
         t = {
@@ -114,6 +118,8 @@ class AgentEngine:
             "dropped_turns": prompt.dropped,
             "first_text_s": None,
             "first_audio_s": None,
+            "prefill_s": None,
+            "prefix_cached": False,
             "decode_s": 0.0,
         }
         parts: list = []
@@ -141,9 +147,12 @@ class AgentEngine:
 
         steps = 0
         gen = self.generator.generate(
-            prompt.tokens, budget, s.temperature, s.top_p, s.repetition_penalty, steer=self.steer
+            prompt.tokens, budget, s.temperature, s.top_p, s.repetition_penalty, steer=self.steer, prefix=head
         )
         for main, codes in gen:
+            if not steps:  # the prefill is done once the first position is out
+                record = self.generator.last_prefill
+                t.update(prefill_s=record.seconds, prefix_cached=record.cached)
             steps += 1
             if codes is None:
                 if run:

@@ -21,6 +21,8 @@ from torch import Tensor
 from fish_speech.agent.loader import AgentModel
 from fish_speech.agent.prompt import CODE_SHIFT
 from fish_speech.models.text2semantic.generate import VALID_CODES, WINDOW, compile_step, frame_blocks, frame_budget
+from fish_speech.models.text2semantic.model import key_span
+from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, prefill
 from fish_speech.models.text2semantic.sampling import sample
 
 MAIN_SAMPLING = (0.1, 0.1, 1.0)  # temperature, top_p, repetition penalty of the main token
@@ -37,9 +39,11 @@ def agent_frame(
     main_bias: Tensor,
     code_bias: Tensor,
     semantic_id: int,
+    span: int = 0,
 ) -> Tensor:
-    """One step: [B, N+1] int32 = main token + 8 shifted codes (zeros unless main is `<|semantic|>`)."""
-    logits, x = model.forward_slow(inp, input_pos, full)
+    """One step: [B, N+1] int32 = main token + 8 shifted codes (zeros unless main is `<|semantic|>`);
+    a cached step reads `span` slow-cache keys (`model.key_span`; 0 = all)."""
+    logits, x = model.forward_slow(inp, input_pos, full, span=span)
     main = sample(logits, *main_knobs, None, main_bias)
     out = [main]
     n = model.args.num_codebooks
@@ -53,16 +57,18 @@ def agent_frame(
     return frame
 
 
-def decode_step(model, frame, input_pos, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id):
+def decode_step(model, frame, input_pos, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id, span):
+    inp = frame.unsqueeze(-1)
     return agent_frame(
-        model, frame.unsqueeze(-1), input_pos, False, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id
+        model, inp, input_pos, False, main_knobs, code_knobs, window, main_bias, code_bias, semantic_id, span
     )
 
 
 class AgentGenerator:
-    """Owns the caches, biases and (optionally compiled) decode step of one agent model."""
+    """Owns the caches, biases and (optionally compiled) decode step of one agent model, and the
+    model's prefix KV cache (the system turn with its voice is the same every turn)."""
 
-    def __init__(self, am: AgentModel, compile: bool = False):
+    def __init__(self, am: AgentModel, compile: bool = False, prefix_cache: PrefixCache | None = None):
         self.am, self.model = am, am.model
         args, dev, tok = am.args, am.device, am.tokenizer
         self.n = args.num_codebooks
@@ -81,6 +87,8 @@ class AgentGenerator:
         self.step = compile_step(decode_step, dev) if compile else decode_step
         self.cuda_graphs = compile and dev.type == "cuda"
         self.stopped = False
+        self.prefix_cache = prefix_cache
+        self.last_prefill = Prefill()
 
     @torch.inference_mode()
     def generate(
@@ -92,13 +100,15 @@ class AgentGenerator:
         repetition_penalty: float = 1.2,
         steer: Callable[[int], Tensor | None] | None = None,
         sync_every: int = 8,
+        prefix: int = 0,
     ) -> Iterator[tuple[int, np.ndarray | None]]:
         """Yield (main token id, raw codes [N] or None) per generated position, until the model
         ends its turn (`self.stopped` = True) or `max_new_tokens` positions were produced.
 
         `steer(step)` may return an additive bias over the main-token vocabulary (tests use it to
-        script what a random model says)."""
-        model, dev, tok = self.model, self.am.device, self.am.tokenizer
+        script what a random model says). `prefix`: leading prompt columns other turns share (the
+        system turn), served from the prefix cache when there."""
+        model, tok = self.model, self.am.tokenizer
         t = prompt.shape[1]
         budget = frame_budget(t, self.am.args.max_seq_len, max_new_tokens, "message")
         for knob, value in zip(self.code_knobs, (temperature, top_p, repetition_penalty)):
@@ -111,18 +121,11 @@ class AgentGenerator:
             extra = steer(i) if steer is not None else None
             return self.main_bias if extra is None else self.main_bias + extra.to(self.main_bias)
 
-        frame = agent_frame(
-            model,
-            prompt.to(dev).unsqueeze(0),
-            torch.arange(t, device=dev),
-            True,
-            self.main_knobs,
-            self.code_knobs,
-            None,
-            bias(0),
-            self.code_bias,
-            sem,
-        )
+        def first(inp, input_pos, full, span):
+            knobs = (self.main_knobs, self.code_knobs)
+            return agent_frame(model, inp, input_pos, full, *knobs, None, bias(0), self.code_bias, sem, span)
+
+        frame = prefill(model, prompt, prefix, self.prefix_cache, first, record=self.last_prefill)
         self.pos.fill_(t)
 
         def step(i: int) -> torch.Tensor:
@@ -130,9 +133,9 @@ class AgentGenerator:
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
-            frame = self.step(
-                model, frame, self.pos, self.main_knobs, self.code_knobs, self.window, bias(i), self.code_bias, sem
-            ).clone()
+            span = key_span(t + i, model.cache_len)  # frame i reads keys 0 .. t+i-1
+            knobs = (self.main_knobs, self.code_knobs)
+            frame = self.step(model, frame, self.pos, *knobs, self.window, bias(i), self.code_bias, sem, span).clone()
             self.window[:, :, (i - 1) % WINDOW] = frame[0]
             self.pos += 1
             return frame[0]

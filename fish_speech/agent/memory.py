@@ -43,8 +43,9 @@ def render_content(message: Message) -> str:
 
 
 def display_history(messages: list[Message], with_codes: bool = False) -> list[dict]:
-    """`[{role, content}]`; with_codes adds `parts` (codes as [8][n] integer lists), which can be
-    sent back as `history` to continue the conversation without server state."""
+    """`[{role, content}]`; with_codes adds `parts` (codes as [num_codebooks][n] integer lists: 8 rows
+    for 1.5, 10 for S1-mini / S2-Pro), which can be sent back as `history` to continue the conversation
+    without server state."""
     out = []
     for m in messages:
         entry = {"role": m.role, "content": render_content(m)}

@@ -32,11 +32,11 @@ def encode_message(message: Message, tok: AgentTokenizer, num_codebooks: int, cl
             ids.extend(tok.encode(part.text))
         elif isinstance(part, VQPart):
             codes = part.codes
-            if codes.shape[0] < num_codebooks:
+            if codes.shape[0] != num_codebooks:  # 10 rows are the modded DAC's: another codec, never fed here
                 raise FishError(
                     400, "history", f"audio codes have {codes.shape[0]} codebooks, the model needs {num_codebooks}"
                 )
-            codes_at.append((len(ids), codes[:num_codebooks]))
+            codes_at.append((len(ids), codes))
             ids.extend([tok.semantic_id] * codes.shape[1])
         else:  # pragma: no cover - a programming error
             raise TypeError(f"unknown part {part!r}")

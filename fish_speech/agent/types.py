@@ -2,7 +2,8 @@
 
 Both backends (fish-agent and the LLM cascade) take an `AgentRequest` and yield, in the order
 the reply is produced: `TextEvent`s and `AudioEvent`s, then exactly one `DoneEvent`.
-Audio is numpy float32 mono; codes are raw codec values (no +1 shift), int [8, frames].
+Audio is numpy float32 mono; codes are raw codec values (no +1 shift), int [num_codebooks, frames]
+(8 rows for the 1.5 codec, 10 for the modded DAC of S1-mini / S2-Pro).
 """
 
 from __future__ import annotations

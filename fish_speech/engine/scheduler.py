@@ -4,7 +4,7 @@
 awaiting coroutine, so many async jobs (RunPod, HTTP) share one GPU without blocking each other's
 I/O. Leaving the `async for` early (or cancelling the task) stops the generator between items.
 `Scheduler` runs jobs one at a time; `BatchScheduler` (same interface) runs up to `max_batch`
-`engine.synthesize` jobs at once, sharing each decode step, and other jobs between steps.
+`synthesize` jobs at once, sharing each decode step, and other jobs between steps.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Scheduler:
         while True:
             self._jobs.get()()
 
-    def _submit(self, ch: "_Channel", fn, args, kwargs, batchable: bool = False):
+    def _submit(self, ch: "_Channel", fn, args, kwargs, request=None):
         self._jobs.put(lambda: _work(self, ch, fn, args, kwargs))
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args, **kwargs) -> "JobStream":
@@ -45,7 +45,7 @@ class Scheduler:
 
     def synthesize(self, engine, request) -> "JobStream":
         """The segments of `engine.synthesize(request)`; a `BatchScheduler` runs it in a batch slot."""
-        return JobStream(self, engine.synthesize, (request,), {}, batchable=True, stop_arg="should_stop")
+        return JobStream(self, engine.synthesize, (request,), {}, request=request, stop_arg="should_stop")
 
     async def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
         def once():
@@ -102,14 +102,14 @@ def _accepts(fn, name: str) -> bool:
 class JobStream:
     """Async iterator over one queued job. Dropping it (break, cancel, garbage) stops the job."""
 
-    def __init__(self, sched: Scheduler, fn, args, kwargs, batchable: bool = False, stop_arg: str | None = None):
+    def __init__(self, sched: Scheduler, fn, args, kwargs, request=None, stop_arg: str | None = None):
         self._ch = ch = _Channel()
         self._done = False
         if stop_arg and _accepts(fn, stop_arg):  # fn polls the flag itself: it stops between steps, not items
             kwargs = {**kwargs, stop_arg: ch.stop.is_set}
         with sched._lock:
             sched._pending += 1
-        sched._submit(ch, fn, args, kwargs, batchable)
+        sched._submit(ch, fn, args, kwargs, request)  # `request`: a tts request a batch may take
 
     def __aiter__(self):
         return self
@@ -145,35 +145,38 @@ def make_scheduler(engine=None, max_batch: int = 1) -> Scheduler:
 
 
 class _BatchJob:
-    def __init__(self, ch: _Channel, fn, args, kwargs):
-        self.ch, self.fn, self.args, self.kwargs = ch, fn, args, kwargs
-        self.gen = None
+    def __init__(self, ch: _Channel, request):
+        self.ch, self.request = ch, request
+        self.synthesis = None  # the engine's `Synthesis`, started once the job has a slot
         self.slot = None
 
 
 class BatchScheduler(Scheduler):
-    """A `Scheduler` whose `engine.synthesize` jobs run together, one batch slot each.
+    """A `Scheduler` whose `synthesize` jobs run together, one batch slot each.
 
     The model thread loops: take new jobs (other kinds, e.g. reference encoding, run whole right
-    away), give waiting synthesize jobs the free slots, advance every running job until it waits
-    for frames (prefill, codec decode and handing segments out happen here), then run one batched
-    decode step. A job keeps its slot across its text chunks; a finished or cancelled job frees it.
+    away), give waiting synthesize jobs the free slots, advance every running job until its slot
+    waits for frames (prefill, codec decode and handing segments out happen here), then run one
+    batched decode step. The scheduler drives each job's code blocks itself (`engine.start`: the
+    family's block iterator, which yields `WAIT` while the batch computes) and hands real blocks to
+    the engine's `render`, so the engine never sees the batch. A job keeps its slot across its
+    text chunks; a finished or cancelled job frees it.
     """
 
     def __init__(self, engine, max_batch: int, name: str = "model-worker"):
-        from fish_speech.models.text2semantic.batch import BatchGenerator, Slot
+        from fish_speech.models.text2semantic.batch import Slot
 
         self.engine = engine
-        self.batch = BatchGenerator(engine.lm, max_batch, compile=engine.compile)
+        self.batch = engine.family.batch_generator(max_batch)
         self._slots = [Slot(self.batch, i) for i in range(max_batch)]
         self._free = list(reversed(range(max_batch)))
         self._waiting: deque[_BatchJob] = deque()
         self._running: list[_BatchJob] = []
         super().__init__(name)
 
-    def _submit(self, ch, fn, args, kwargs, batchable: bool = False):
-        if batchable and getattr(fn, "__self__", None) is self.engine:
-            self._jobs.put(_BatchJob(ch, fn, args, kwargs))
+    def _submit(self, ch, fn, args, kwargs, request=None):
+        if request is not None:
+            self._jobs.put(_BatchJob(ch, request))
         else:
             super()._submit(ch, fn, args, kwargs)
 
@@ -207,18 +210,19 @@ class BatchScheduler(Scheduler):
                 item()
 
     def _advance(self, job: _BatchJob) -> bool:
-        """Run the job until it waits for the batch; False once it is over (slot freed)."""
-        from fish_speech.models.text2semantic.generate import WAIT
+        """Run the job until its slot waits for the batch; False once it is over (slot freed)."""
+        from fish_speech.models.family import WAIT
 
         result = ("end", _END)
         try:
             while not job.ch.stop.is_set():
-                if job.gen is None:
-                    job.gen = job.fn(*job.args, generator=job.slot, **job.kwargs)
-                item = next(job.gen)
-                if item is WAIT:
+                if job.synthesis is None:
+                    job.synthesis = self.engine.start(job.request, job.slot)
+                block = next(job.synthesis.blocks)
+                if block is WAIT:
                     return True
-                job.ch.send("item", item)
+                for segment in job.synthesis.render(block):
+                    job.ch.send("item", segment)
         except StopIteration:
             pass
         except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
@@ -228,8 +232,8 @@ class BatchScheduler(Scheduler):
 
     def _finish(self, job: _BatchJob, result):
         try:
-            if job.gen is not None:
-                job.gen.close()  # releases the slot's row if it was mid-chunk
+            if job.synthesis is not None:
+                job.synthesis.blocks.close()  # releases the slot's row if it was mid-chunk
         finally:
             self.batch.release(job.slot.index)
             self._free.append(job.slot.index)

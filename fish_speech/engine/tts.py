@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from fish_speech.engine.types import Reference, Segment, TTSRequest
-from fish_speech.models.family import WAIT, ModelFamily, load_family
+from fish_speech.models.family import ModelFamily, load_family
 from fish_speech.text.normalize import normalize_text
 
 FIRST_FRAMES = 8  # frames in the first streamed piece (~0.37 s of audio)
@@ -39,10 +39,19 @@ class TTSEngine:
         device: str | None = None,
         half: bool = False,
         compile: bool = False,
+        prefix_cache_bytes: int = 0,
     ) -> "TTSEngine":
-        """Any family's folder; the codec defaults to the family's file beside the weights."""
+        """Any family's folder; the codec defaults to the family's file beside the weights.
+        `prefix_cache_bytes`: budget of the voice-prefix KV cache (0: off)."""
         t0 = time.perf_counter()
-        family = load_family(llama_checkpoint_path, decoder_checkpoint_path, device=device, half=half, compile=compile)
+        family = load_family(
+            llama_checkpoint_path,
+            decoder_checkpoint_path,
+            device=device,
+            half=half,
+            compile=compile,
+            prefix_cache_bytes=prefix_cache_bytes,
+        )
         t1 = time.perf_counter()
         family.codec  # noqa: B018 - load now, so a missing codec fails at start-up and the timing is honest
         t2 = time.perf_counter()
@@ -54,60 +63,76 @@ class TTSEngine:
         codes = self.codec.encode(audio, sample_rate)
         return Reference(codes=np.asarray(codes.cpu(), dtype=np.int32), text=text)
 
-    def synthesize(self, request: TTSRequest, generator=None, should_stop=None) -> Iterator[Segment]:
-        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk.
+    def start(self, request: TTSRequest, generator=None) -> "Synthesis":
+        """One request, split in two: `.blocks` (the family's code blocks; run by the caller) and
+        `.render(block)` (a block -> the audio segments it completes). `generator`: a batch `Slot`
+        whose `BatchScheduler` drives `.blocks` between batched decode steps; default: this engine's."""
+        return Synthesis(self, request, generator or self.generator)
 
-        `generator` (a batch `Slot`, see `BatchScheduler`) runs the request in one row of a batch;
-        then `WAIT` items come between segments while the batch computes frames. `should_stop()`
-        (the scheduler's cancel flag) is polled every few frames: a job whose caller has gone ends there
-        even when it yields nothing for a long time (whole-file requests)."""
-        start = time.perf_counter()
+    def synthesize(self, request: TTSRequest, should_stop=None) -> Iterator[Segment]:
+        """Yield audio segments in order: every `stream_frames` frames, and at the end of each chunk.
+        `should_stop()` (the scheduler's cancel flag) is polled at every code block: a job whose caller
+        has gone ends there even when it yields nothing for a long time (whole-file requests)."""
+        job = self.start(request)
+        for block in job.blocks:
+            if should_stop is not None and should_stop():
+                return
+            yield from job.render(block)
+
+
+class Synthesis:
+    """Code blocks -> audio segments for one request, with the codec's streaming state and timings."""
+
+    def __init__(self, engine: TTSEngine, request: TTSRequest, generator):
+        self.start = time.perf_counter()
+        self.engine, self.family, self.generator = engine, engine.family, generator
         s = request.sampling
-        generator = generator or self.generator
         generator.seed(s.seed)
-        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty, getattr(s, "top_k", None))
+        generator.set_sampling(s.temperature, s.top_p, s.repetition_penalty, s.top_k)
         text = normalize_text(request.text, "auto") if request.normalize else request.text
         refs = [(r.text, r.codes) for r in request.references]
         # Streaming starts small: the first piece goes out after FIRST_FRAMES frames (a lower time to
         # first audio), later ones every `stream_frames` (fewer codec calls). Host syncs stay sparse.
-        every = request.stream_frames
-        first = min(every, FIRST_FRAMES) if every > 0 else 0
+        self.every = every = request.stream_frames
+        self.first = min(every, FIRST_FRAMES) if every > 0 else 0
         step = min(every, SYNC_FRAMES) if every > 0 else SYNC_FRAMES
-        first_audio = None
-        pending: list[np.ndarray] = []
-        decoder = None
-        gen_s = dec_s = 0.0
-        mark = time.perf_counter()
-        blocks = self.family.generate_long(generator, text, refs, s.max_new_tokens, request.chunk_length, step)
-        for block in blocks:
-            if should_stop is not None and should_stop():
-                return
-            if block is WAIT:  # batched: other requests run meanwhile; the wait counts as generation time
-                yield WAIT
-                continue
-            gen_s += time.perf_counter() - mark
-            if decoder is None:  # one causal decode across chunks: joins carry their left context
-                decoder = self.family.streaming_decoder()
-            if block.codes.shape[1]:
-                pending.append(block.codes)
-            ready = sum(p.shape[1] for p in pending)
-            emit = block.chunk_done or (every > 0 and ready >= (first if first_audio is None else every))
-            if emit and (ready or block.chunk_done):
-                codes = (
-                    np.concatenate(pending, axis=1) if pending else np.zeros((self.family.num_codebooks, 0), np.int32)
-                )
-                pending = []
-                t = time.perf_counter()
-                audio = decoder.push(codes) if codes.shape[1] else np.zeros(0, np.float32)
-                audio = np.asarray(audio.cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
-                dec_s += time.perf_counter() - t
-                if first_audio is None and audio.size:
-                    first_audio = time.perf_counter() - start
-                timings = {
-                    "first_audio_s": first_audio,
-                    "generate_s": gen_s,
-                    "decode_s": dec_s,
-                    "elapsed_s": time.perf_counter() - start,
-                }
-                yield Segment(audio, self.sample_rate, block.text, codes, block.chunk_index, block.chunk_done, timings)
-            mark = time.perf_counter()
+        self.first_audio = None
+        self.prefill: tuple[float, bool] | None = None  # (seconds, prefix cached) of the first chunk
+        self.pending: list[np.ndarray] = []
+        self.decoder = None
+        self.gen_s = self.dec_s = 0.0
+        self.mark = time.perf_counter()
+        self.blocks = self.family.generate_long(generator, text, refs, s.max_new_tokens, request.chunk_length, step)
+
+    def render(self, block) -> Iterator[Segment]:
+        self.gen_s += time.perf_counter() - self.mark  # batched: waiting for the batch counts as generation
+        if self.prefill is None:
+            record = self.generator.last_prefill
+            self.prefill = (record.seconds, record.cached)
+        if self.decoder is None:  # one causal decode across chunks: joins carry their left context
+            self.decoder = self.family.streaming_decoder()
+        if block.codes.shape[1]:
+            self.pending.append(block.codes)
+        ready = sum(p.shape[1] for p in self.pending)
+        every = self.every
+        emit = block.chunk_done or (every > 0 and ready >= (self.first if self.first_audio is None else every))
+        if emit and (ready or block.chunk_done):
+            pending, self.pending = self.pending, []
+            codes = np.concatenate(pending, axis=1) if pending else np.zeros((self.family.num_codebooks, 0), np.int32)
+            t = time.perf_counter()
+            audio = self.decoder.push(codes) if codes.shape[1] else np.zeros(0, np.float32)
+            audio = np.asarray(audio.cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
+            self.dec_s += time.perf_counter() - t
+            if self.first_audio is None and audio.size:
+                self.first_audio = time.perf_counter() - self.start
+            timings = {
+                "first_audio_s": self.first_audio,
+                "prefill_s": self.prefill[0],
+                "prefix_cached": self.prefill[1],
+                "generate_s": self.gen_s,
+                "decode_s": self.dec_s,
+                "elapsed_s": time.perf_counter() - self.start,
+            }
+            sr = self.engine.sample_rate
+            yield Segment(audio, sr, block.text, codes, block.chunk_index, block.chunk_done, timings)
+        self.mark = time.perf_counter()

@@ -1,7 +1,7 @@
 """Plain data that crosses the engine boundary: requests in, segments out.
 
 Surfaces (RunPod handler, CLI, HTTP server) build these; engines consume them. No tensors here:
-codes are numpy int arrays [8, T] and audio is numpy float32 mono at the codec's 44.1 kHz.
+codes are numpy int arrays [num_codebooks, T] (8 for 1.5, 10 for S1-mini / S2-Pro) and audio is numpy float32 mono at the codec's 44.1 kHz.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ class Sampling:
     repetition_penalty: float = 1.2
     max_new_tokens: int = 0  # 0 = until the model stops or the context is full
     seed: int | None = None
+    top_k: int | None = None  # S2-Pro only; None = the family's default (30)
 
 
 @dataclass
 class Reference:
     """A voice prompt: what was said, and the codec codes of how it sounded."""
 
-    codes: np.ndarray  # int, [num_codebooks, frames], values 0..999
+    codes: np.ndarray  # int, [num_codebooks, frames], values below the codec's codebook sizes
     text: str
 
 

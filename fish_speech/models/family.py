@@ -24,6 +24,7 @@ from fish_speech.models.text2semantic.frames import CLI_DEFAULTS, RULES, FrameRu
 from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import LanguageModel, load_language_model, pick_device
 from fish_speech.models.text2semantic.long_form import CodesBlock, generate_long
+from fish_speech.models.text2semantic.prefix import PrefixCache
 
 __all__ = ["WAIT", "ModelFamily", "load_family"]  # WAIT: what a batch slot yields while its frames compute
 
@@ -65,6 +66,7 @@ class ModelFamily:
     codec_path: Path
     compile: bool = False
     half: bool = False
+    prefix_cache: PrefixCache = field(default_factory=PrefixCache)  # voice prompt heads' K/V (budget 0: off)
     rule: FrameRule = field(init=False)  # decode step (`rule.frame`) and its sampling tables (`rule.tables`)
     prompts: PromptBuilder = field(init=False)
     sampling_defaults: dict = field(init=False)  # temperature, top_p, repetition_penalty, top_k, chunk_length
@@ -103,7 +105,13 @@ class ModelFamily:
         return self._codec
 
     def generator(self, compile: bool | None = None) -> Generator:
-        return Generator(self.lm, compile=self.compile if compile is None else compile)
+        return Generator(self.lm, self.compile if compile is None else compile, self.prefix_cache)
+
+    def batch_generator(self, max_batch: int):
+        """Continuous batching (1.5 only): `max_batch` rows sharing each decode step and the prefix cache."""
+        from fish_speech.models.text2semantic.batch import BatchGenerator
+
+        return BatchGenerator(self.lm, max_batch, self.compile, self.prefix_cache)
 
     def generate_long(
         self,
@@ -131,10 +139,14 @@ def load_family(
     half: bool = False,
     compile: bool = False,
     dtype: torch.dtype | None = None,
+    prefix_cache_bytes: int = 0,
 ) -> ModelFamily:
-    """Detect the family of `checkpoint_dir` and load its language model (the codec on first use)."""
+    """Detect the family of `checkpoint_dir` and load its language model (the codec on first use).
+    `prefix_cache_bytes`: the prefix KV cache's budget (0: no prefix cache)."""
     checkpoint_dir = Path(checkpoint_dir)
     name = detect_family(checkpoint_dir)
     lm = load_language_model(checkpoint_dir, device=str(pick_device(device)), half=half, dtype=dtype)
     codec = Path(codec_path) if codec_path else checkpoint_dir / CODEC_FILES[name]
-    return ModelFamily(name, checkpoint_dir, lm, codec, compile=compile, half=half)
+    return ModelFamily(
+        name, checkpoint_dir, lm, codec, compile=compile, half=half, prefix_cache=PrefixCache(prefix_cache_bytes)
+    )

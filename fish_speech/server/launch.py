@@ -13,7 +13,8 @@ import sys
 from fish_speech.errors import FishError
 from fish_speech.settings import DEFAULT_CHECKPOINT, Settings, SettingsError
 
-DECODER_CONFIGS = ("firefly_gan_vq",)
+# upstream's codec config names (1.5; S1-mini / S2-Pro): accepted, the codec file's keys say which it is
+DECODER_CONFIGS = ("firefly_gan_vq", "modded_dac_vq")
 
 log = logging.getLogger("fish_speech.server")
 
@@ -23,7 +24,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--llama-checkpoint-path", default=DEFAULT_CHECKPOINT, help="language model folder (default: %(default)s)"
     )
     p.add_argument("--decoder-checkpoint-path", default=None, help="codec .pth (default: the one in the model folder)")
-    p.add_argument("--decoder-config-name", default="firefly_gan_vq", help="codec config; only firefly_gan_vq exists")
+    p.add_argument(
+        "--decoder-config-name",
+        default="firefly_gan_vq",
+        help="codec config: firefly_gan_vq or modded_dac_vq (the file is recognised either way)",
+    )
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the best available)")
     p.add_argument("--half", action="store_true", help="float16 instead of bfloat16 (GPUs without bf16)")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (faster on GPU, slow start)")
@@ -119,7 +124,9 @@ def build_runtime(args, settings: Settings | None = None):
 
     if args.decoder_config_name not in DECODER_CONFIGS:
         raise FishError(
-            400, "decoder-config-name", f"unknown codec config {args.decoder_config_name!r}; use firefly_gan_vq"
+            400,
+            "decoder-config-name",
+            f"unknown codec config {args.decoder_config_name!r}; use {' or '.join(DECODER_CONFIGS)}",
         )
     settings = (settings or Settings.from_env()).replace(
         checkpoint_path=args.llama_checkpoint_path,

@@ -35,7 +35,7 @@ async def redoc() -> RedirectResponse:
 
 @router.api_route("/v1/health", methods=["GET", "POST"], tags=["meta"], summary="Liveness probe")
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", **random_weights(request)})
+    return JSONResponse({"status": "ok", **request.app.state.runtime.model_info(), **random_weights(request)})
 
 
 def random_weights(request: Request) -> dict:
@@ -55,6 +55,8 @@ async def info(request: Request) -> JSONResponse:
             "max_request_bytes": request.app.state.max_request_bytes,
             "tts_fields": json_schema(HTTP_TTS_RULES)["properties"],
             "sample_rate": int(rt.engine.sample_rate),
+            **rt.model_info(),
+            "sampling_fields": sorted(rt.engine.family.sampling_fields),
             "formats": list(FORMATS),
             "agent": getattr(rt.agent, "engine", None) is not None,
             "limits": dataclasses.asdict(rt.limits),

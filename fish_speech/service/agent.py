@@ -23,6 +23,7 @@ from fish_speech.audio.sink import AudioSink
 from fish_speech.errors import FishError
 from fish_speech.service.agent_fields import parse_agent_request
 from fish_speech.service.events import AudioBytes, JobDone, TextOut
+from fish_speech.service.fields import check_family_fields
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,27 @@ class AgentService:
             self._ownership = Ownership(store, self._secret)
         return self._ownership
 
+    def voice_model(self) -> dict:
+        """The cascade's speaking model (family, checkpoint) for the summary; fish-agent speaks itself."""
+        from fish_speech.service.runtime import family_info
+
+        family = getattr(getattr(self.engine, "tts", None), "family", None)
+        return family_info(family) if family is not None else {}
+
+    def check_family_fields(self, sampling) -> None:
+        """The knobs the voice model honours: the cascade's tts family, or fish-agent's own (1.5's)."""
+        from fish_speech.models.family import SAMPLING_FIELDS
+        from fish_speech.models.text2semantic.detect import FISH_15
+
+        family = getattr(getattr(self.engine, "tts", None), "family", None)
+        name, supported = (family.name, family.sampling_fields) if family else (FISH_15, SAMPLING_FIELDS[FISH_15])
+        values = {"repetition_penalty": sampling.repetition_penalty, "top_k": sampling.top_k}
+        check_family_fields(values, name, supported)
+
     async def events(self, raw: dict, scheduler) -> AsyncIterator:
         """The events of one agent turn; `scheduler` runs the engine on the model thread."""
         request, out, unknown = await asyncio.to_thread(parse_agent_request, raw, self.limits, self.max_message_chars)
+        self.check_family_fields(request.sampling)
         if unknown:
             log.warning("agent job: ignoring unknown fields %s", ", ".join(unknown))
         token, cid = None, request.conversation_id
@@ -96,6 +115,7 @@ class AgentService:
             {
                 "mode": "agent",
                 "backend": self.engine.backend,
+                **self.voice_model(),
                 "text": done.text,
                 "conversation_id": done.conversation_id,
                 "conversation_token": token,
@@ -123,10 +143,26 @@ class UnavailableAgent:
         yield  # pragma: no cover - makes this an async generator
 
 
+def check_backend_family(rt) -> None:
+    """fish-agent speaks the 1.5 codec only (8 codebooks of 1024): with an S1-mini or S2-Pro tts model
+    loaded, AGENT_BACKEND=fish cannot share its codec or voices, so it is refused with the reason."""
+    from fish_speech.models.text2semantic.detect import FISH_15
+
+    family = rt.engine.family.name if rt.engine is not None else None
+    if rt.settings.agent_backend == "fish" and family not in (None, FISH_15):
+        raise FishError(
+            503,
+            "AGENT_BACKEND",
+            f"AGENT_BACKEND=fish (fish-agent) speaks the Fish Speech 1.5 codec only, but the loaded model is "
+            f"{family}; use AGENT_BACKEND=llm (a chat model + this {family} voice) or a fish-speech-1.5 checkpoint",
+        )
+
+
 def load_agent_engine(rt, store=None):
     """The backend named by AGENT_BACKEND, sharing the tts engine's codec and the voice library."""
     from fish_speech.store import store_from_settings
 
+    check_backend_family(rt)
     s = rt.settings
     store = store if store is not None else store_from_settings(s)
     tts = rt.engine
@@ -140,6 +176,7 @@ def load_agent_engine(rt, store=None):
     if s.agent_backend == "fish":
         from fish_speech.agent.engine import AgentEngine
 
+        options["prefix_cache_bytes"] = s.prefix_cache_bytes
         return AgentEngine.load(
             s.agent_checkpoint_path, tts.codec, store, device=device, half=s.half, compile=s.compile, **options
         )

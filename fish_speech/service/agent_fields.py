@@ -43,6 +43,7 @@ AGENT_RULES: dict[str, Rule] = {
     "temperature": TTS_RULES["temperature"],
     "top_p": TTS_RULES["top_p"],
     "repetition_penalty": TTS_RULES["repetition_penalty"],
+    "top_k": TTS_RULES["top_k"],
     "max_new_tokens": Rule("int", 0, 0, None, doc="most reply tokens (text + audio frames), 0 = server cap"),
     "seed": TTS_RULES["seed"],
 }

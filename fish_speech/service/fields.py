@@ -67,7 +67,8 @@ TTS_RULES: dict[str, Rule] = {
     "format": Rule("str", "wav", choices=_formats, doc="audio file format"),
     "temperature": Rule("float", 0.7, 0.0, 2.0, doc="sampling temperature, 0 = greedy"),
     "top_p": Rule("float", 0.7, 0.01, 1.0, doc="nucleus sampling mass"),
-    "repetition_penalty": Rule("float", 1.2, 0.9, 2.0, doc="penalty for repeated codes"),
+    "repetition_penalty": Rule("float", 1.2, 0.9, 2.0, doc="penalty for repeated codes (1.5, S1-mini)"),
+    "top_k": Rule("int", None, 1, 4096, nullable=True, doc="keep the k most likely codes (S2-Pro; default 30)"),
     "chunk_length": Rule("int", 200, 0, 1000, doc="UTF-8 bytes of text per chunk, 0 = one chunk"),
     "max_new_tokens": Rule("int", 0, 0, None, doc="most frames per text chunk, 0 = until the end"),
     "seed": Rule("int", None, 0, 2**32 - 1, nullable=True, doc="random seed for repeatable output"),
@@ -235,4 +236,17 @@ def sampling_from(values: Mapping[str, Any]) -> Sampling:
         repetition_penalty=values["repetition_penalty"],
         max_new_tokens=values["max_new_tokens"],
         seed=values["seed"],
+        top_k=values.get("top_k"),
     )
+
+
+# Sampling knobs that only some families honour (`ModelFamily.sampling_fields` says which).
+FAMILY_KNOBS = ("repetition_penalty", "top_k")
+
+
+def check_family_fields(values: Mapping[str, Any], family_name: str, supported) -> None:
+    """A knob the loaded family ignores is a 400 naming it, but only when the request changed it:
+    a field left out (or sent at its default, as pages and old clients do) never fails."""
+    for name in FAMILY_KNOBS:
+        if name in values and name not in supported and values[name] != TTS_RULES[name].default:
+            raise bad_input(name, f"is not supported by the loaded model family {family_name}; leave it out")

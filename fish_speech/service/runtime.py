@@ -23,6 +23,13 @@ from fish_speech.voices.library import ReferenceLibrary
 log = logging.getLogger("fish_speech.service")
 
 
+def family_info(family) -> dict:
+    """{"family", "model"} of a loaded `ModelFamily` (the model is its checkpoint folder's name)."""
+    if family is None:
+        return {"family": None, "model": None}
+    return {"family": family.name, "model": Path(family.checkpoint_dir).name}
+
+
 class Runtime:
     def __init__(
         self,
@@ -63,6 +70,7 @@ class Runtime:
                 device=settings.device,
                 half=settings.half,
                 compile=settings.compile,
+                prefix_cache_bytes=settings.prefix_cache_bytes,
             )
             log.info("%s loaded in %.1f s on %s", engine.family.name, time.perf_counter() - t0, engine.device)
             if is_random(engine.family.checkpoint_dir, engine.family.codec_path):
@@ -98,6 +106,9 @@ class Runtime:
             if self.agent is None:
                 t0 = time.perf_counter()
                 try:
+                    from fish_speech.service.agent import check_backend_family
+
+                    check_backend_family(self)  # before any download of weights it could not use
                     if prepare is not None:
                         prepare()
                 except FishError as err:
@@ -111,6 +122,19 @@ class Runtime:
                 if self.settings.agent_backend == "fish" and is_random(self.settings.agent_checkpoint_path):
                     log.warning("%s (%s)", RANDOM_WARNING, self.settings.agent_checkpoint_path)
         return self.agent
+
+    def model_info(self) -> dict:
+        """What is loaded, for `/v1/health`, the page and every job's summary: the family and the
+        checkpoint folder's name (None until the models load)."""
+        return family_info(self.engine.family if self.engine is not None else None)
+
+    def check_family_fields(self, values) -> None:
+        """400 for a sampling knob the loaded family does not honour (see `fields.check_family_fields`)."""
+        from fish_speech.service.fields import check_family_fields
+
+        if self.engine is not None:
+            family = self.engine.family
+            check_family_fields(values, family.name, family.sampling_fields)
 
     def check_ready(self) -> None:
         if self.error is not None:

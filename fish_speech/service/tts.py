@@ -62,6 +62,7 @@ def check_uploads(uploads: list, limits) -> None:
 async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     rt.check_ready()
     values, voice = job.values, job.voice
+    rt.check_family_fields(values)
     start = time.perf_counter()
     check_uploads(voice.uploads, rt.limits)
     limit = rt.limits.max_reference_bytes
@@ -81,10 +82,12 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     )
     sink = AudioSink(values["format"], rt.engine.sample_rate, streaming)
     first_audio, last_report = None, start
+    engine_timings: dict = {}  # the engine's own: prefill_s, prefix_cached (the first chunk's)
     max_seconds = rt.limits.max_audio_seconds
     try:
         async with aclosing(rt.scheduler.synthesize(rt.engine, request)) as segments:
             async for seg in segments:
+                engine_timings = seg.timings
                 if not seg.audio.size:
                     continue
                 first_audio = first_audio or time.perf_counter() - start
@@ -118,6 +121,7 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     yield JobDone(
         {
             "mode": "tts",
+            **rt.model_info(),
             "format": sink.format,
             "sample_rate": sink.file_rate,
             "duration": round(sink.duration, 3),
@@ -125,6 +129,8 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
             "seed": values["seed"],
             "timings": {
                 "first_audio_s": None if first_audio is None else round(first_audio, 3),
+                "prefill_s": None if engine_timings.get("prefill_s") is None else round(engine_timings["prefill_s"], 4),
+                "prefix_cached": bool(engine_timings.get("prefix_cached", False)),
                 "total_s": round(total, 3),
                 "rtf": round(total / sink.duration, 3) if sink.samples else None,
             },

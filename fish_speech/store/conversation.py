@@ -1,8 +1,9 @@
 """What a conversation is made of, and its compact serialised form.
 
-A message holds text parts and VQ parts (codec codes, [num_codebooks, frames]). Codes are kept
-as int16 (values 0..1023 fit) and serialised as base64 of their little-endian bytes, so a
-10 s spoken turn costs ~4.6 kB instead of a JSON list of 1,720 numbers.
+A message holds text parts and VQ parts (codec codes, [num_codebooks, frames]: 8 rows of 0..999 for
+the Fish Speech 1.5 codec, 10 rows with ids up to 4095 for the modded DAC of S1-mini / S2-Pro). Codes
+are kept as int16 (every id fits) and serialised as base64 of their little-endian bytes, so a
+10 s spoken 1.5 turn costs ~4.6 kB instead of a JSON list of 1,720 numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ ROLES = ("system", "user", "assistant")
 # Letters, digits and a few separators; no braces, spaces or slashes (they end up in keys/paths).
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")  # used with fullmatch: "id\n" is not an id
 MAX_ID_LENGTH = 128
+# The widest codec here: the modded DAC (S1-mini / S2-Pro), 10 rows, ids up to 4095 in row 0. Which rows
+# and ranges fit the loaded codec is checked where codes are used (the codec's `codebook_sizes`).
+MAX_CODEBOOKS, MAX_CODE = 10, 4095
 
 
 def validate_conversation_id(value, field_name: str = "conversation_id") -> str:
@@ -107,8 +111,12 @@ def part_from_dict(d: dict, field_name: str = "history"):
                 arr = np.asarray(codes, dtype=np.int64)
         except Exception:  # noqa: BLE001 - malformed base64, shape or numbers
             raise bad_input(field_name, "a vq part needs 'codes' as [codebooks][frames] integers") from None
-        if arr.ndim != 2 or arr.shape[1] == 0 or arr.min() < 0 or arr.max() > 1023:
-            raise bad_input(field_name, "vq codes must be a non-empty [codebooks][frames] array of 0..1023")
+        if arr.ndim != 2 or not 1 <= arr.shape[0] <= MAX_CODEBOOKS or arr.shape[1] == 0:
+            raise bad_input(
+                field_name, f"vq codes must be a non-empty [codebooks][frames] array of 1..{MAX_CODEBOOKS} rows"
+            )
+        if arr.min() < 0 or arr.max() > MAX_CODE:
+            raise bad_input(field_name, f"vq codes must be 0..{MAX_CODE} (the codec checks each row's own range)")
         text = d.get("text", "")
         if not isinstance(text, str):
             raise bad_input(field_name, "a vq part's 'text' must be a string")

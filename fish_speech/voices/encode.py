@@ -13,9 +13,19 @@ from fish_speech.audio import decode_audio
 from fish_speech.engine.types import Reference
 
 
+def codec_key(codec) -> str:
+    """Which codes a codec makes: its class, codebook sizes and rates. Part of every cache key of
+    encoded voices, so codes of the 1.5 codec (8 x 1000) are never fed to the modded DAC (4096 + 9 x 1024)
+    or the other way round."""
+    sizes = "x".join(str(int(n)) for n in getattr(codec, "codebook_sizes", ()))
+    rate = getattr(codec, "sample_rate", "?")
+    return f"{type(codec).__name__}:{sizes}:{rate}:{getattr(codec, 'frame_length', '?')}"
+
+
 class VoiceEncoder:
     def __init__(self, codec, max_bytes: int = 0, max_seconds: float = 0.0):
         self.codec = codec
+        self.key = codec_key(codec)
         self.max_bytes, self.max_seconds = int(max_bytes), float(max_seconds)
         self.encodes = 0  # how many files were encoded (the library's cache avoids most)
 

@@ -1,8 +1,10 @@
 """Reference voices: named folders under `references/<id>/` and a content-keyed cache.
 
 A reference is audio plus the text spoken in it. Named voices live as `references/<id>/*.wav`
-(or flac, mp3, ogg, ...) each with a same-stem `.lab` text file. Encoded references are cached by
-SHA-256 of (audio bytes, text), so the same upload is encoded once. Ids are checked against a strict
+(or flac, mp3, ogg, ...) each with a same-stem `.lab` text file; only audio is stored on disk, never
+codes, so a saved voice is always encoded by the codec that is loaded. Encoded references are cached
+by (codec, SHA-256 of audio bytes and text), so the same upload is encoded once per codec and codes of
+one codec are never handed to another. Ids are checked against a strict
 pattern and resolved inside the root, so a request can never name a path outside it.
 """
 
@@ -102,7 +104,7 @@ class ReferenceLibrary:
     def from_audio(
         self, audio: bytes, text: str, use_cache: bool = True, field: str = "audio", pending: list | None = None
     ) -> Reference:
-        key = "sha256:" + hashlib.sha256(audio + b"\0" + text.encode()).hexdigest()
+        key = f"{self.encoder.key}|sha256:" + hashlib.sha256(audio + b"\0" + text.encode()).hexdigest()
         return self._cached(key, lambda: self.encoder(audio, text, field), use_cache, pending)
 
     # ---- named voices ---------------------------------------------------------------------
@@ -143,7 +145,7 @@ class ReferenceLibrary:
             return out
 
         stamp = ",".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files)
-        return self._cached(f"id:{ref_id}:{stamp}", load, use_cache)
+        return self._cached(f"{self.encoder.key}|id:{ref_id}:{stamp}", load, use_cache)
 
     def add(self, ref_id, audio: bytes, text: str, filename: str | None = None, overwrite: bool = False) -> Path:
         """Store a voice; one of the same id is replaced only with `overwrite` (else a 409).

@@ -11,6 +11,7 @@ from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEve
 from fish_speech.engine.types import Sampling
 from fish_speech.errors import FishError
 from fish_speech.store import TextPart
+from fish_speech.store.conversation import Message, VQPart
 from tests.requires import need_module
 
 need_module("transformers")  # the cascade runs a transformers causal LM
@@ -30,10 +31,12 @@ def chat_llm(llm_dir):
     return ChatLLM.load(llm_dir, device="cpu")
 
 
-@pytest.fixture()
-def cascade(chat_llm, tiny_engine, store, monkeypatch):
+@pytest.fixture(params=["1.5", "s1-mini", "s2-pro"])
+def cascade(request, chat_llm, family_engine, store, monkeypatch):
+    """The cascade speaking with each family's tiny tts model (the voice is that family's codec codes)."""
     from fish_speech.agent import cascade as mod
 
+    tiny_engine = family_engine(request.param)
     monkeypatch.setattr(mod, "FRAMES_PER_CHAR", 1)  # random tts never stops: keep sentences short
     monkeypatch.setattr(mod, "MIN_FRAMES", 8)
     engine = mod.CascadeEngine(chat_llm, tiny_engine, store, max_reply_tokens=16, sentence_chars=16)
@@ -88,7 +91,10 @@ def test_voice_and_text_memory_carry_over_turns(cascade, store, wav_bytes, monke
         )
     )[-1]
     voice = cascade.tts_calls[0].references[0]
-    assert voice.text == "a tone" and voice.codes.shape[0] == 8
+    codec = cascade.tts.codec
+    assert voice.text == "a tone" and voice.codes.shape[0] == len(codec.codebook_sizes)  # 8, or 10 (modded DAC)
+    stored = next(p for p in store.load("c").system.parts if isinstance(p, VQPart))
+    assert np.array_equal(stored.codes, voice.codes)  # the store keeps every id (up to 4095) exactly
     cascade.tts_calls.clear()
     second = list(
         cascade.chat(AgentRequest(message="Who am I?", conversation_id="c", sampling=Sampling(max_new_tokens=6)))
@@ -103,6 +109,27 @@ def test_voice_and_text_memory_carry_over_turns(cascade, store, wav_bytes, monke
     assert later.text == "a tone"  # and its transcript with it (tts clones better with one)
     assert [m.role for m in second.messages] == ["system", "user", "assistant", "user", "assistant"]
     assert all(isinstance(p, TextPart) for m in store.load("c").messages for p in m.parts)
+
+
+def test_a_voice_of_the_other_codec_is_never_spoken(cascade, store, wav_bytes):
+    """A conversation kept while another family was loaded holds the other codec's codes: a 409."""
+    sizes = cascade.tts.codec.codebook_sizes
+    rows = 8 if len(sizes) == 10 else 10  # the other codec's shape
+    other = VQPart(np.zeros((rows, 20), np.int16), "old voice")
+    store.append("old", [], system=Message("system", [TextPart("Be brief."), other]))
+    with pytest.raises(FishError) as e:
+        list(cascade.chat(AgentRequest(message="Hi", conversation_id="old", sampling=Sampling(max_new_tokens=4))))
+    assert (e.value.code, e.value.field) == (409, "system_audio") and "another codec" in e.value.message
+    assert cascade.tts_calls == []  # nothing was fed to the codec
+    # sending the voice again replaces it with codes of the loaded codec
+    done = list(
+        cascade.chat(
+            AgentRequest(
+                message="Hi", conversation_id="old", system_audio=wav_bytes, sampling=Sampling(max_new_tokens=4)
+            )
+        )
+    )[-1]
+    assert done.text is not None and cascade.tts_calls[0].references[0].codes.shape[0] == len(sizes)
 
 
 def test_spoken_input_is_refused_by_the_text_only_backend(cascade, wav_bytes):

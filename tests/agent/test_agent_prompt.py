@@ -97,6 +97,15 @@ def test_codes_are_shifted_by_one_and_clipped_into_a_codebook(tok):
     assert cols[1:, -1].tolist() == [0] * 8  # <|im_end|> column carries no codes
 
 
+def test_codes_of_the_modded_dac_are_refused_not_truncated(tok):
+    """10 rows come from S1-mini / S2-Pro's codec: fish-agent (8 rows of the 1.5 codec) must not read them."""
+    from fish_speech.errors import FishError
+
+    with pytest.raises(FishError) as e:
+        encode_message(Message("assistant", [VQPart(np.zeros((10, 3), int))]), tok, 8)
+    assert (e.value.code, e.value.field) == (400, "history") and "10 codebooks" in e.value.message
+
+
 def test_long_history_drops_the_oldest_turns_after_the_system_message(tok):
     system = Message("system", [TextPart("sys")])
     history = []

@@ -21,6 +21,7 @@ def test_defaults_and_types():
         "temperature": 0.7,
         "top_p": 0.7,
         "repetition_penalty": 1.2,
+        "top_k": None,  # the family's default (S2-Pro: 30)
         "chunk_length": 200,
         "max_new_tokens": 0,
         "seed": None,
@@ -29,6 +30,7 @@ def test_defaults_and_types():
     }
     s = sampling_from(values)
     assert (s.temperature, s.top_p, s.repetition_penalty, s.max_new_tokens, s.seed) == (0.7, 0.7, 1.2, 0, None)
+    assert s.top_k is None
 
 
 @pytest.mark.parametrize(

@@ -465,7 +465,7 @@ def test_model_settings_come_from_the_environment(handler_module, monkeypatch, t
 
     calls = []
 
-    def fake_load(llama, codec, device=None, half=False, compile=False):
+    def fake_load(llama, codec, device=None, half=False, compile=False, prefix_cache_bytes=0):
         calls.append((str(llama), str(codec), device, half, compile))
         raise RuntimeError("stop here")
 

@@ -40,6 +40,8 @@ from fish_speech.models.text2semantic.generate import (
     sampling_tables,
 )
 from fish_speech.models.text2semantic.loader import LanguageModel
+from fish_speech.models.text2semantic.model import key_span
+from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, prefill
 from fish_speech.models.text2semantic.sampling import seed_value
 
 RING = 64  # device-side frames kept per row between host syncs; sync_every may not exceed it
@@ -55,16 +57,20 @@ def batch_step(
     code_bias: Tensor,
     main_bias: Tensor,
     noise: tuple,
+    span: int = 0,
 ) -> Tensor:
-    """One frame for every row: frame [B, N+1] at positions pos [B] -> next frame [B, N+1]."""
-    return dual_ar_frame(model, frame.unsqueeze(-1), pos, False, knobs, window, head, code_bias, main_bias, noise)
+    """One frame for every row: frame [B, N+1] at positions pos [B] -> next frame [B, N+1], reading `span` keys."""
+    return dual_ar_frame(
+        model, frame.unsqueeze(-1), pos, False, knobs, window, head, code_bias, main_bias, noise, span=span
+    )
 
 
 class _Row:
     """Host-side state of one admitted request."""
 
-    def __init__(self, rng: torch.Generator, budget: int, sync_every: int):
+    def __init__(self, rng: torch.Generator, budget: int, sync_every: int, length: int):
         self.rng, self.budget, self.sync_every = rng, budget, sync_every
+        self.length = length  # prompt columns: frame i is computed from position length + i - 1
         self.count = 1  # frames computed so far (the prefill gives the first)
         self.start = 0  # frames handed over so far
         self.blocks: deque[Tensor] = deque()
@@ -76,7 +82,9 @@ class _Row:
 
 
 class BatchGenerator:
-    def __init__(self, lm: LanguageModel, max_batch: int, compile: bool = False):
+    def __init__(
+        self, lm: LanguageModel, max_batch: int, compile: bool = False, prefix_cache: PrefixCache | None = None
+    ):
         if lm.family != FISH_15:
             raise FishError(501, "MAX_BATCH", f"continuous batching serves Fish Speech 1.5 only, not {lm.family}")
         self.lm, self.model = lm, lm.model
@@ -101,6 +109,7 @@ class BatchGenerator:
         self.rows: list[_Row | None] = [None] * b
         self.step_fn = compile_step(batch_step, dev) if compile else batch_step
         self.cuda_graphs = compile and dev.type == "cuda"
+        self.prefix_cache = prefix_cache  # a slot starts from a copy of a cached prompt head
 
     @property
     def busy(self) -> bool:
@@ -121,32 +130,36 @@ class BatchGenerator:
 
     @torch.inference_mode()
     def admit(
-        self, slot: int, prompt: Tensor, rng: torch.Generator, max_new_tokens: int = 0, sync_every: int = 8
+        self,
+        slot: int,
+        prompt: Tensor,
+        rng: torch.Generator,
+        max_new_tokens: int = 0,
+        sync_every: int = 8,
+        prefix: int = 0,
+        record: Prefill | None = None,
     ) -> _Row:
-        """Prefill `prompt` [N+1, T] into `slot` and compute its first frame."""
+        """Prefill `prompt` [N+1, T] into `slot` (its first `prefix` columns from the prefix cache when
+        there) and compute its first frame."""
         if not 1 <= sync_every <= RING:
             raise ValueError(f"sync_every must lie in 1..{RING}")
-        dev, t = self.lm.device, prompt.shape[1]
-        row = _Row(rng, frame_budget(t, self.lm.args.max_seq_len, max_new_tokens), sync_every)
+        t = prompt.shape[1]
+        row = _Row(rng, frame_budget(t, self.lm.args.max_seq_len, max_new_tokens), sync_every, t)
         self.rows[slot] = row
         self.model.use_caches(self.caches)
         self.window[slot] = 0
         self.main_bias[slot] = self.head.bias  # undo a change made for the slot's last request
         self._draw_noise(slot)
         one = slice(slot, slot + 1)
-        frame = dual_ar_frame(
-            self.model,
-            prompt.to(dev).unsqueeze(0),
-            torch.arange(t, device=dev),
-            True,
-            tuple(k[one] for k in self.knobs),
-            None,
-            self.head,
-            self.code_bias,
-            self.main_bias[one],
-            (self.noise[0][one], self.noise[1][one]),
-            slot=slot,
-        )
+
+        def first(inp, input_pos, full, span):
+            knobs, noise = tuple(k[one] for k in self.knobs), (self.noise[0][one], self.noise[1][one])
+            return dual_ar_frame(
+                self.model, inp, input_pos, full, knobs, None, self.head, self.code_bias, self.main_bias[one], noise,
+                slot=slot, span=span,
+            )  # fmt: skip
+
+        frame = prefill(self.model, prompt, prefix, self.prefix_cache, first, row=slot, record=record)
         self.frame[slot] = frame[0]
         self.out[slot, :, 0] = frame[0]
         self.pos[slot], self.index[slot], self.live[slot] = t, 1, 1
@@ -167,6 +180,8 @@ class BatchGenerator:
         self.model.use_caches(self.caches)
         for s in active:
             self._draw_noise(s)
+        # the furthest row's next frame reads keys 0 .. length+count-1 (idle rows are ignored anyway)
+        span = key_span(max(self.rows[s].length + self.rows[s].count for s in active), self.model.cache_len)
         if self.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
         # clone: under CUDA graphs the output buffer is overwritten by the next replay
@@ -180,6 +195,7 @@ class BatchGenerator:
             self.code_bias,
             self.main_bias,
             self.noise,
+            span,
         ).clone()
         rows = torch.arange(self.max_batch, device=frame.device)
         self.out[rows, :, self.index % RING] = frame
@@ -218,6 +234,7 @@ class Slot:
         self.batch, self.index, self.lm = batch, index, batch.lm
         self.rng = torch.Generator(device=batch.lm.device)
         self.end_frame: Tensor | None = None
+        self.last_prefill = Prefill()
 
     def seed(self, seed: int | None):
         """A seed fixes this slot's draws; None draws a fresh random seed."""
@@ -229,10 +246,10 @@ class Slot:
     def set_sampling(self, temperature: float, top_p: float, repetition_penalty: float, top_k: int | None = None):
         self.batch.set_sampling(self.index, temperature, top_p, repetition_penalty, top_k)
 
-    def generate(self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8) -> Iterator:
+    def generate(self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8, prefix: int = 0) -> Iterator:
         """Like `Generator.generate`, plus `WAIT` items while the batch has not computed the next block."""
         self.end_frame = None
-        row = self.batch.admit(self.index, prompt, self.rng, max_new_tokens, sync_every)
+        row = self.batch.admit(self.index, prompt, self.rng, max_new_tokens, sync_every, prefix, self.last_prefill)
         try:
             while True:
                 if row.blocks:

@@ -1,10 +1,11 @@
 """One generated frame per family: the pluggable part of the shared decode loop (`generate.Generator`).
 
 A `FrameRule` owns the family's sampling tables (built once per generator) and a pure frame
-function `frame(model, inp, input_pos, full, knobs, window, tables, ring)` -> [B, N+1] int32:
+function `frame(model, inp, input_pos, full, knobs, window, tables, ring, span=0)` -> [B, N+1] int32:
 slow step -> main token -> fast steps. `knobs` = (temperature, top_p, repetition_penalty, top_k)
 as tensors; `window` [B, N+1, W] = the last W decode frames (a ring; None at prefill); `ring` =
-the ring column the current step will overwrite (the oldest frame).
+the ring column the current step will overwrite (the oldest frame); `span` = how many slow-cache
+keys a cached step reads (`model.key_span`; 0 = all).
 
 - Fish Speech 1.5: `generate.dual_ar_frame` (main token restricted to codec-valid semantic ids and
   `<|im_end|>`, repetition penalty over the last 16 frames, per codebook).
@@ -35,7 +36,7 @@ def _fast_codes(model, hidden: Tensor, main: Tensor, draw) -> Tensor:
     c = model.args.codebook_size
     code = (main - model.semantic_begin_id).clamp(0, c - 1)
     codes = [main, code]
-    model.forward_fast(hidden, 0)  # fills fast cache slot 0 with the slow hidden state
+    model.forward_fast(hidden, 0, logits=False)  # fills fast cache slot 0 with the slow hidden state
     for k in range(1, model.args.num_codebooks):
         logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k)
         code = draw(logits, k)
@@ -43,10 +44,10 @@ def _fast_codes(model, hidden: Tensor, main: Tensor, draw) -> Tensor:
     return torch.stack(codes, dim=1).to(torch.int32)
 
 
-def s1_frame(model, inp, input_pos, full, knobs, window, tables, ring) -> Tensor:
+def s1_frame(model, inp, input_pos, full, knobs, window, tables, ring, span: int = 0) -> Tensor:
     (code_bias,) = tables
     temperature, top_p, penalty, _ = knobs
-    logits, hidden = model.forward_slow(inp, input_pos, full)
+    logits, hidden = model.forward_slow(inp, input_pos, full, span=span)
     history = None if window is None else window.index_select(2, ring)[..., 0]  # [B, N+1]: one old frame
     main = sample(logits, temperature, top_p, penalty, history)
 
@@ -57,10 +58,10 @@ def s1_frame(model, inp, input_pos, full, knobs, window, tables, ring) -> Tensor
     return _fast_codes(model, hidden, main, draw)
 
 
-def s2_frame(model, inp, input_pos, full, knobs, window, tables, ring) -> Tensor:
+def s2_frame(model, inp, input_pos, full, knobs, window, tables, ring, span: int = 0) -> Tensor:
     head, ras_temperature, ras_top_p = tables
     temperature, top_p, _, top_k = knobs
-    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight)
+    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, span=span)
     logits = logits + head.bias
     normal = sample_top_k(logits, temperature, top_p, top_k)
     high = sample_top_k(logits, ras_temperature, ras_top_p, top_k)  # always drawn, as upstream
@@ -84,10 +85,10 @@ class FrameRule:
         return sampling_tables(lm)
 
     @staticmethod
-    def frame(model, inp, input_pos, full, knobs, window, tables, ring) -> Tensor:
+    def frame(model, inp, input_pos, full, knobs, window, tables, ring, span: int = 0) -> Tensor:
         from fish_speech.models.text2semantic.generate import dual_ar_frame
 
-        return dual_ar_frame(model, inp, input_pos, full, knobs[:3], window, *tables)
+        return dual_ar_frame(model, inp, input_pos, full, knobs[:3], window, *tables, span=span)
 
 
 class S1Rule(FrameRule):

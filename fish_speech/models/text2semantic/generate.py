@@ -18,6 +18,8 @@ from torch import Tensor
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.detect import FISH_15
 from fish_speech.models.text2semantic.loader import LanguageModel
+from fish_speech.models.text2semantic.model import key_span
+from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, prefill
 from fish_speech.models.text2semantic.sampling import sample, seed_everything
 
 WINDOW = 16  # repetition-penalty history, in frames
@@ -68,20 +70,22 @@ def dual_ar_frame(
     main_bias: Tensor | None = None,
     noise: tuple[Tensor, Tensor] | None = None,
     slot: int | None = None,
+    span: int = 0,
 ) -> Tensor:
     """One frame: slow step -> main token -> fast steps for codebooks 1..N-1. Returns [B, N+1] int32.
 
     Batched use (`BatchGenerator`): knobs [B], `main_bias` [B, K+1], `noise` = (main [B, K+1],
-    codes [B, N-1, C]) drawn per row beforehand, `slot` = the cache row of a B=1 prefill."""
+    codes [B, N-1, C]) drawn per row beforehand, `slot` = the cache row of a B=1 prefill. `span`: the
+    slow-cache keys a cached step reads (`model.key_span`; 0 = all)."""
     temperature, top_p, penalty = knobs[:3]  # (a 4th knob, top_k, is not used by 1.5)
     main_bias = head.bias if main_bias is None else main_bias
-    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, slot)
+    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, slot, span)
     history = None if window is None else head.local[window[:, 0]]
     drawn = sample(logits, temperature, top_p, penalty, history, main_bias, None if noise is None else noise[0])
     main = head.ids[drawn.long()].to(torch.int32)
     code = (main - model.semantic_begin_id).clamp(min=0)
     codes = [main, code]
-    model.forward_fast(hidden, 0, slot)  # fills fast cache slot 0 with the slow hidden state
+    model.forward_fast(hidden, 0, slot, logits=False)  # fills fast cache slot 0 with the slow hidden state
     for k in range(1, model.args.num_codebooks):
         logits = model.forward_fast(model.fast_embeddings(code).unsqueeze(1), k, slot)
         code = sample(
@@ -97,36 +101,42 @@ def dual_ar_frame(
     return torch.stack(codes, dim=1).to(torch.int32)
 
 
-def decode_step(
-    model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, head: MainHead, code_bias: Tensor
-) -> Tensor:
-    return dual_ar_frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, head, code_bias)
-
-
-def family_step(rule, model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, tables, ring: Tensor):
-    """The decode step of any family: one frame [1, N+1] at `input_pos` -> the next."""
-    return rule.frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, tables, ring)
+def family_step(
+    rule, model, frame: Tensor, input_pos: Tensor, knobs: tuple, window: Tensor, tables, ring: Tensor, span: int = 0
+):
+    """The decode step of any family: one frame [1, N+1] at `input_pos` -> the next, reading `span` cache keys."""
+    return rule.frame(model, frame.unsqueeze(-1), input_pos, False, knobs, window, tables, ring, span)
 
 
 def compile_step(fn, device: torch.device):
-    """torch.compile a decode step as one graph: CUDA graphs on GPU (`reduce-overhead`). Knobs and
-    biases are tensor arguments, so changing them never recompiles."""
+    """torch.compile a decode step: CUDA graphs on GPU (`reduce-overhead`). Knobs and biases are
+    tensor arguments, so changing them never recompiles; the key span is a plain int and static
+    (`dynamic=False`): one graph per span (`model.key_span`: a handful), never one per position."""
     if device.type == "cuda":
         import torch._inductor.config as inductor
 
         inductor.coordinate_descent_tuning = True
         inductor.triton.unique_kernel_names = True
         inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
+    import torch._dynamo.config as dynamo
+
+    # one graph per span: up to 8 for a 32,768-slot cache (S2-Pro), 6 for 8,192; keep room above that
+    dynamo.recompile_limit = max(dynamo.recompile_limit, 16)
     return torch.compile(
-        fn, fullgraph=True, mode="reduce-overhead" if device.type == "cuda" else None, backend="inductor"
+        fn,
+        fullgraph=True,
+        dynamic=False,
+        mode="reduce-overhead" if device.type == "cuda" else None,
+        backend="inductor",
     )
 
 
 class Generator:
     """Owns the caches, sampling tables and the (optionally compiled) decode step of one model; the
-    family's `FrameRule` (frames.py) says how one frame is computed."""
+    family's `FrameRule` (frames.py) says how one frame is computed. `prefix_cache` (shared by every
+    generator of the model) keeps prompt heads' K/V; `last_prefill` says what the last prefill did."""
 
-    def __init__(self, lm: LanguageModel, compile: bool = False):
+    def __init__(self, lm: LanguageModel, compile: bool = False, prefix_cache: PrefixCache | None = None):
         from fish_speech.models.text2semantic.frames import RULES
 
         self.lm, self.model = lm, lm.model
@@ -145,6 +155,8 @@ class Generator:
         step = functools.partial(family_step, self.rule)
         self.step = compile_step(step, dev) if compile else step
         self.cuda_graphs = compile and dev.type == "cuda"
+        self.prefix_cache = prefix_cache
+        self.last_prefill = Prefill()
 
     def seed(self, seed: int | None):
         """Seed the global RNG this generator draws from (None: keep drawing)."""
@@ -156,22 +168,27 @@ class Generator:
             t.fill_(v)
 
     @torch.inference_mode()
-    def generate(self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8) -> Iterator[Tensor]:
+    def generate(
+        self, prompt: Tensor, max_new_tokens: int = 0, sync_every: int = 8, prefix: int = 0
+    ) -> Iterator[Tensor]:
         """Yield blocks of generated frames ([N+1, k] int32 on CPU) until `<|im_end|>` or the budget.
 
+        `prefix`: leading prompt columns shared by other requests (served from the prefix cache).
         Afterwards `self.end_frame` holds the `<|im_end|>` frame ([N+1, 1]) if the model stopped, else None.
         """
-        model, dev = self.model, self.lm.device
+        model = self.model
         t = prompt.shape[1]
         budget = frame_budget(t, self.lm.args.max_seq_len, max_new_tokens)
         self.end_frame = None
         model.use_caches(self.caches)  # the model may have served a batch since
         self.window.zero_()
         self.ring.zero_()
-        width = self.window.shape[-1]
-        frame = self.rule.frame(
-            model, prompt.to(dev).unsqueeze(0), torch.arange(t, device=dev), True, self.knobs, None, self.tables, None
-        )
+        width, cache_len = self.window.shape[-1], model.cache_len
+
+        def first(inp, input_pos, full, span):
+            return self.rule.frame(model, inp, input_pos, full, self.knobs, None, self.tables, None, span)
+
+        frame = prefill(model, prompt, prefix, self.prefix_cache, first, record=self.last_prefill)
         self.pos.fill_(t)
 
         def step(i: int) -> Tensor:
@@ -179,7 +196,8 @@ class Generator:
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             # clone: under CUDA graphs the output buffer is overwritten by the next replay
-            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.tables, self.ring).clone()
+            span = key_span(t + i, cache_len)  # frame i reads keys 0 .. t+i-1
+            frame = self.step(model, frame, self.pos, self.knobs, self.window, self.tables, self.ring, span).clone()
             self.window[:, :, (i - 1) % width] = frame[0]
             self.ring.fill_(i % width)
             self.pos += 1

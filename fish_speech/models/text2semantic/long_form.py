@@ -1,7 +1,9 @@
 """Long texts: split into chunks and generate each with the earlier chunks as context (v1.5.1 rules).
 
 Prompt per chunk = system message + reference turns + selected history + this chunk's turn, where
-history alternates chunk turns and their generated frames (`prompt.select_context`).
+history alternates chunk turns and their generated frames (`prompt.select_context`). System message
++ reference turns are the same for every chunk and every request with that voice: the prefix the
+generator may serve from its prefix cache.
 """
 
 from __future__ import annotations
@@ -58,13 +60,14 @@ def generate_long(
     tok, n = lm.tokenizer, lm.args.num_codebooks
     max_length = min(max_length, lm.args.max_seq_len)
     prompts = [system_prompt(tok, n)] + [reference_prompt(t, c, tok, n) for t, c in references]
-    budget = max_length - min(1024, max_length // 4) - sum(p.shape[1] for p in prompts)
+    head = sum(p.shape[1] for p in prompts)  # the voice's prefix: nothing before it depends on the text
+    budget = max_length - min(1024, max_length // 4) - head
     history: list[torch.Tensor] = []
     for index, chunk in enumerate(split_chunks(text, chunk_length)):
         history.append(chunk_prompt(chunk, tok, n))
         prompt = torch.cat(prompts + select_context(history, budget), dim=1)
         frames = []
-        for block in generator.generate(prompt, max_new_tokens, sync_every):
+        for block in generator.generate(prompt, max_new_tokens, sync_every, prefix=head):
             if block is WAIT:  # a batch slot: frames still being computed
                 yield WAIT
                 continue

@@ -8,6 +8,8 @@ nothing is trimmed). S1-mini: the whole text is one generation.
 Blocks carry the codes as the codec reads them: residual rows (1..N-1) clamped to 1023, as the
 codec does upstream (S2 draws them over 4096 fast logits); the conversation keeps the raw frames.
 A prompt longer than the context minus a generation reserve is an error, as upstream.
+The prefix a generator may serve from its prefix cache: S2's system message (it holds the
+references), S1's `<|interleave|>` + reference turns.
 """
 
 from __future__ import annotations
@@ -44,14 +46,14 @@ def codec_codes(frames: torch.Tensor) -> np.ndarray:
     return codes
 
 
-def _run(generator, prompt, index, text, max_new_tokens, sync_every, frames: list) -> Iterator:
+def _run(generator, prompt, index, text, max_new_tokens, sync_every, frames: list, prefix: int) -> Iterator:
     from fish_speech.models.text2semantic.generate import WAIT
     from fish_speech.models.text2semantic.long_form import CodesBlock
 
     limit = prompt_limit(generator.lm.args.max_seq_len)
     if prompt.shape[1] > limit:
         raise FishError(413, "text", f"prompt is {prompt.shape[1]} tokens; this model takes at most {limit}")
-    for block in generator.generate(prompt, max_new_tokens, sync_every):
+    for block in generator.generate(prompt, max_new_tokens, sync_every, prefix=prefix):
         if block is WAIT:
             yield WAIT
             continue
@@ -76,8 +78,10 @@ def generate_long_new(
     if not text.strip():
         raise FishError(400, "text", "nothing to speak: the text is empty")
     if lm.family != S2_PRO:
-        prompt = encode_parts(s1_parts(text, refs), tok, n, c)
-        yield from _run(generator, prompt, 0, text, max_new_tokens, sync_every, [])
+        parts = s1_parts(text, refs)  # ends with the speaker tag and the text; parts are tokenized alone
+        head = encode_parts(parts[:-2], tok, n, c).shape[1]
+        prompt = encode_parts(parts, tok, n, c)
+        yield from _run(generator, prompt, 0, text, max_new_tokens, sync_every, [], head)
         return
     conversation = [encode_parts(s2_system_parts(refs), tok, n, c)]
     header = encode_parts(s2_assistant_parts(), tok, n, c)
@@ -85,6 +89,6 @@ def generate_long_new(
         user = encode_parts(s2_user_parts(batch), tok, n, c)
         frames: list[torch.Tensor] = []
         prompt = torch.cat(conversation + [user, header], dim=1)
-        yield from _run(generator, prompt, index, batch, max_new_tokens, sync_every, frames)
+        yield from _run(generator, prompt, index, batch, max_new_tokens, sync_every, frames, conversation[0].shape[1])
         generated = torch.cat(frames, dim=1) if frames else torch.zeros(n + 1, 0, dtype=torch.int32)
         conversation += [user, encode_parts(s2_assistant_parts(generated[1:].numpy()), tok, n, c)]

@@ -10,7 +10,8 @@ switches (`ModelArgs`): QK-norm, a head_dim that is not dim/n_head, the summed e
 sqrt(N+1) at semantic positions, a tied head (S2) and the fast model fed the post-norm state (S2).
 
 Caches are static (allocated once in `setup_caches`) so a decode step has fixed shapes and can be
-captured by torch.compile / CUDA graphs.
+captured by torch.compile / CUDA graphs. A decode step reads only the filled part of the slow cache,
+rounded up to a power of two (`key_span`): a handful of static shapes, one compiled graph each.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fish_speech.models.text2semantic.config import ModelArgs
+
+MIN_SPAN = 256  # the smallest key span a decode step reads (then 512, 1024, ... up to the cache)
+
+
+def key_span(length: int, cache_len: int) -> int:
+    """How many cache keys a step whose last query sits at position `length - 1` reads: `length`
+    rounded up to a power of two (at least MIN_SPAN), at most the cache. Few spans = few graphs."""
+    span = MIN_SPAN
+    while span < length:
+        span *= 2
+    return min(span, cache_len)
 
 
 class RMSNorm(nn.Module):
@@ -94,11 +106,19 @@ class Attention(nn.Module):
         self.kv_cache: KVCache | None = None
 
     def forward(
-        self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None, slot: int | None = None
-    ) -> Tensor:
+        self,
+        x: Tensor,
+        rope: Tensor,
+        input_pos: Tensor | None,
+        mask: Tensor | None,
+        slot: int | None = None,
+        kv_only: bool = False,
+    ) -> Tensor | None:
         """mask None: plain causal attention over x itself (prefill from position 0, or no cache).
+        `kv_only`: write this input's keys/values into the cache and stop (nothing reads the output).
 
-        With a mask, x's rows are the cache's rows (or `slot`'s one row) and attend over the whole cache."""
+        With a mask [B or 1, 1, S, L'], x's rows are the cache's rows (or `slot`'s one row) and attend over
+        the first L' cache keys (the filled part, rounded up; see `key_span`)."""
         b, s, _ = x.shape
         q_w, kv_w = self.n_head * self.head_dim, self.n_kv * self.head_dim
         q, k, v = self.wqkv(x).split([q_w, kv_w, kv_w], dim=-1)
@@ -109,8 +129,10 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         if self.kv_cache is not None and input_pos is not None:
             k_all, v_all = self.kv_cache.update(input_pos, k, v, slot)
-            if mask is not None:  # decode: attend over the whole static cache, masked
-                k, v = k_all, v_all
+            if kv_only:
+                return None
+            if mask is not None:  # decode: attend over the mask's span of the static cache
+                k, v = k_all[:, :, : mask.shape[-1]], v_all[:, :, : mask.shape[-1]]
         groups = self.n_head // self.n_kv  # query head h reads kv head h // groups
         if mask is None:  # keys are just this input: expanding them is cheap
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
@@ -144,9 +166,18 @@ class Block(nn.Module):
         self.attention_norm = RMSNorm(args.dim, args.norm_eps)
 
     def forward(
-        self, x: Tensor, rope: Tensor, input_pos: Tensor | None, mask: Tensor | None, slot: int | None = None
+        self,
+        x: Tensor,
+        rope: Tensor,
+        input_pos: Tensor | None,
+        mask: Tensor | None,
+        slot: int | None = None,
+        kv_only: bool = False,
     ) -> Tensor:
-        h = x + self.attention(self.attention_norm(x), rope, input_pos, mask, slot)
+        a = self.attention(self.attention_norm(x), rope, input_pos, mask, slot, kv_only)
+        if kv_only:  # only the cache was wanted: skip wo and the feed-forward (their weights stay unread)
+            return x
+        h = x + a
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -234,7 +265,13 @@ class DualARTransformer(nn.Module):
         return self.output.weight if hasattr(self, "output") else self.embeddings.weight
 
     def forward_slow(
-        self, inp: Tensor, input_pos: Tensor, full: bool, head: Tensor | None = None, slot: int | None = None
+        self,
+        inp: Tensor,
+        input_pos: Tensor,
+        full: bool,
+        head: Tensor | None = None,
+        slot: int | None = None,
+        span: int = 0,
     ) -> tuple[Tensor, Tensor]:
         """Run the slow stack. `full` = prefill from position 0 (causal over the input itself).
 
@@ -242,15 +279,17 @@ class DualARTransformer(nn.Module):
         it is [B], one position per row (the same thing when B = 1). `slot` runs a B=1 input in that
         row of a batched cache. Returns (logits of the last position [B, V], pre-norm hidden of the
         last position [B, 1, Df]; post-norm with `norm_fastlayer_input`). `head` ([K, D], rows of the output matrix) computes logits for
-        those K ids only.
+        those K ids only. `span` (not `full`): how many cache keys to read (0: the whole cache); every
+        query position must lie below it.
         """
         x = self.embed(inp)
         if not full and inp.shape[-1] == 1:
             input_pos = input_pos.view(-1, 1)  # [B, 1]: per-row positions
         rope = self.freqs_cis[input_pos]
         mask = None
-        if not full:  # [1 or B, 1, S, L]: each row sees its own keys up to its position
-            mask = (self.key_positions <= input_pos.unsqueeze(-1)).view(-1, 1, x.shape[1], self.key_positions.shape[0])
+        if not full:  # [1 or B, 1, S, span]: each row sees its own keys up to its position
+            keys = self.key_positions[:span] if span else self.key_positions
+            mask = (keys <= input_pos.unsqueeze(-1)).view(-1, 1, x.shape[1], keys.shape[0])
         for layer in self.layers:
             x = layer(x, rope, input_pos, mask, slot)
         x = x[:, -1:]
@@ -261,15 +300,17 @@ class DualARTransformer(nn.Module):
         return logits[:, 0], hidden
 
     # ---- fast transformer ---------------------------------------------------------------
-    def forward_fast(self, x: Tensor, pos: int, slot: int | None = None) -> Tensor:
-        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C].
+    def forward_fast(self, x: Tensor, pos: int, slot: int | None = None, logits: bool = True) -> Tensor | None:
+        """One fast position (x [B, 1, Df]) at codebook slot `pos`; returns codebook logits [B, C] (None
+        with `logits=False`: only the cache is filled, the codebook head is not read).
         Every row is at the same codebook; `slot` runs a B=1 input in that row of a batched cache."""
         input_pos = self.fast_key_positions[pos : pos + 1]
         mask = (self.fast_key_positions <= pos).view(1, 1, 1, -1)
         rope = self.fast_freqs_cis[pos : pos + 1]
-        for layer in self.fast_layers:
-            x = layer(x, rope, input_pos, mask, slot)
-        return self.fast_output(self.fast_norm(x))[:, 0]
+        last = len(self.fast_layers) - 1
+        for i, layer in enumerate(self.fast_layers):  # without logits the last layer only needs its K/V
+            x = layer(x, rope, input_pos, mask, slot, kv_only=not logits and i == last)
+        return self.fast_output(self.fast_norm(x))[:, 0] if logits else None
 
     # ---- training-style forward (tests and reference only) ------------------------------
     def forward(self, inp: Tensor) -> tuple[Tensor, Tensor]:

@@ -46,6 +46,12 @@ async function loadInfo() {
   const info = await (await fetch("/v1/info")).json();
   state.info = info;
   $("version").textContent = `v${info.version}`;
+  // the loaded model family; knobs it does not use are hidden (they are then sent at their defaults)
+  $("model-family").textContent = info.family ? `${info.family} (${info.model})` : "";
+  for (const knob of ["repetition_penalty"]) {
+    const label = $(knob).closest("label");
+    if (label && info.sampling_fields) label.hidden = !info.sampling_fields.includes(knob);
+  }
   for (const fmt of info.formats) $("format").add(new Option(fmt, fmt, fmt === "wav", fmt === "wav"));
   for (const [name, spec] of Object.entries(info.tts_fields)) applyField(name, spec);
   $("streaming").checked = true;  // the page's point: hear it while it is made

@@ -1,0 +1,181 @@
+"""Time to first audio for a voice already heard, and decode speed against context and memory bandwidth.
+
+    python benchmarks/bench_prefix.py [--device cpu|cuda] [--compile] [--frames 32] [--threads N] [--tiny]
+
+On the 1.5-size random-weight model (written in the official layout to a temporary folder) and the
+real-size codec, prints one JSON object:
+- first-audio and prefill time of a short sentence with a cold voice (a 6-second reference never
+  seen) and a warm one (the same voice again: its prompt prefix comes from the prefix KV cache);
+- generation frames/s at a ~100-token and a ~2000-token context (decode reads the filled cache only);
+- batch-1 decode as a fraction of the memory-bandwidth bound: weight bytes read per frame (slow
+  layers + main head once, fast layers + codebook head once per codebook) / read bandwidth measured
+  here (a large tensor sum), against the measured frames/s;
+- memory per cached prefix token (K and V of every slow layer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+from fish_speech.engine.tts import TTSEngine
+from fish_speech.engine.types import Sampling, TTSRequest
+from fish_speech.models.text2semantic.generate import Generator
+from fish_speech.models.text2semantic.prefix import bytes_per_token
+from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
+from fish_speech.testing.checkpoints import write_checkpoints
+
+SENTENCE = "The quick brown fox jumps over the lazy dog."
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def voice(seconds: float, pitch: float) -> np.ndarray:
+    """A deterministic voice stand-in: three harmonics with a slow tremolo, 44.1 kHz."""
+    t = np.arange(int(seconds * 44100)) / 44100
+    wave = sum(np.sin(2 * np.pi * f * t) / (i + 1) for i, f in enumerate((pitch, 2 * pitch, 3 * pitch)))
+    return (0.3 * wave * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def first_audio(engine: TTSEngine, reference, text: str) -> dict:
+    """One streamed request: the engine's own timings of its first piece."""
+    request = TTSRequest(
+        text=text,
+        references=[reference],
+        sampling=Sampling(temperature=0.7, max_new_tokens=8, seed=1),
+        chunk_length=0,
+        stream_frames=8,
+    )
+    segments = list(engine.synthesize(request))
+    t = segments[-1].timings
+    return {k: t[k] for k in ("first_audio_s", "prefill_s", "prefix_cached")}
+
+
+def decode_fps(gen: Generator, prompt: torch.Tensor, frames: int, device) -> dict:
+    """Frames/s of the decode steps alone (the prefill, which gives the first frame, is left out)."""
+    sync(device)
+    t0 = time.perf_counter()
+    got = sum(b.shape[1] for b in gen.generate(prompt, frames, sync_every=16))
+    sync(device)
+    decode = time.perf_counter() - t0 - gen.last_prefill.seconds
+    return {"context_tokens": prompt.shape[1], "frames": got, "frames_per_s": round((got - 1) / decode, 3)}
+
+
+def read_bandwidth(device, gib: float = 1.0) -> float:
+    """Bytes/s of summing a large float32 tensor (best of 5): what reading weights can reach."""
+    x = torch.ones(int(gib * 2**30) // 4, device=device)
+    best = float("inf")
+    for _ in range(5):
+        sync(device)
+        t = time.perf_counter()
+        x.sum()
+        sync(device)
+        best = min(best, time.perf_counter() - t)
+    return x.nbytes / best
+
+
+def bytes_per_frame(gen: Generator) -> int:
+    """Weight bytes one decode step reads: slow stack + main-head rows once, fast stack N times."""
+    m = gen.model
+    size = lambda mod: sum(p.nbytes for p in mod.parameters())  # noqa: E731
+    slow = sum(size(layer) for layer in m.layers) + size(m.norm) + gen.head.weight.nbytes
+    slow += size(m.fast_project_in) if hasattr(m, "fast_project_in") else 0
+    fast = sum(size(layer) for layer in m.fast_layers) + size(m.fast_norm) + size(m.fast_output)
+    return slow + m.args.num_codebooks * fast
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--frames", type=int, default=32, help="frames per decode-speed run")
+    ap.add_argument("--short", type=int, default=100, help="short context, tokens")
+    ap.add_argument("--long", type=int, default=2000, help="long context, tokens")
+    ap.add_argument("--reference-seconds", type=float, default=6.0)
+    ap.add_argument("--tiny", action="store_true", help="tiny checkpoints (smoke test of the script)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 on a shared machine")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    load = os.getloadavg()
+    result = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads",
+        "load_average_at_start": [round(v, 2) for v in load],
+        "torch": torch.__version__,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        llama, codec = write_checkpoints(Path(tmp), tiny=a.tiny)
+        engine = TTSEngine.load(llama, codec, device=a.device, compile=a.compile, prefix_cache_bytes=1 << 30)
+    lm, dev = engine.lm, engine.device
+    result.update(device=str(dev), dtype=str(lm.dtype).replace("torch.", ""), compile=a.compile)
+    result["prefix_bytes_per_token"] = {
+        "bfloat16": bytes_per_token(lm.args, torch.bfloat16),
+        "float32": bytes_per_token(lm.args, torch.float32),
+    }
+
+    # ---- first audio, cold vs warm voice (a warm-up voice first, so neither pays first-call costs)
+    warmup = engine.encode_reference(voice(2.0, 150.0), 44100, "A warm-up voice.")
+    first_audio(engine, warmup, SENTENCE)
+    ref = engine.encode_reference(voice(a.reference_seconds, 180.0), 44100, "A steady voice, six seconds long.")
+    cold = first_audio(engine, ref, SENTENCE)
+    warm = first_audio(engine, ref, "And now a second short sentence.")
+    assert not cold["prefix_cached"] and warm["prefix_cached"]
+    tok, n = lm.tokenizer, lm.args.num_codebooks
+    result["voice"] = {
+        "reference_frames": int(ref.codes.shape[1]),
+        "prefix_tokens": int(next(reversed(engine.family.prefix_cache.entries.values()))[0][0].shape[1]),
+        "cold": {k: round(v, 4) if isinstance(v, float) else v for k, v in cold.items()},
+        "warm": {k: round(v, 4) if isinstance(v, float) else v for k, v in warm.items()},
+        "warm_prefill_fraction": round(warm["prefill_s"] / cold["prefill_s"], 3),
+        "first_audio_saved_s": round(cold["first_audio_s"] - warm["first_audio_s"], 4),
+        "prefill_saved_s": round(cold["prefill_s"] - warm["prefill_s"], 4),
+    }
+
+    # ---- decode speed at a short and a long context
+    gen = Generator(lm, compile=a.compile)
+    gen.head.bias[gen.head.local[tok.im_end_id]] = float("-inf")  # every run goes its full length
+    gen.set_sampling(0.7, 0.7, 1.2)
+    base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 1000, tok, n)], 1)
+    decode_fps(gen, base[:, -a.short :], 8, dev)  # warm-up (compiles with --compile)
+    short = decode_fps(gen, base[:, -a.short :], a.frames, dev)
+    if a.compile:
+        decode_fps(gen, base[:, -a.long :], 8, dev)  # compiles the long context's span
+    long = decode_fps(gen, base[:, -a.long :], a.frames, dev)
+    result["decode"] = {
+        "short": short,
+        "long": long,
+        "long_over_short": round(long["frames_per_s"] / short["frames_per_s"], 3),
+    }
+
+    # ---- batch-1 decode against the memory-bandwidth bound
+    bw = read_bandwidth(dev)
+    per_frame = bytes_per_frame(gen)
+    bound = bw / per_frame
+    result["bandwidth"] = {
+        "read_gb_per_s": round(bw / 1e9, 2),
+        "weight_bytes_per_frame": per_frame,
+        "bound_frames_per_s": round(bound, 3),
+        "measured_frames_per_s": short["frames_per_s"],
+        "fraction_of_bound": round(short["frames_per_s"] / bound, 3),
+    }
+    result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""fish-agent with the prefix KV cache: the system turn (message + voice) is prefilled once; a later
+turn with the same system turn reuses its K/V and gives the same reply as an engine without the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fish_speech.agent.engine import AgentEngine
+from fish_speech.agent.types import AgentRequest, AudioEvent
+from fish_speech.engine.types import Sampling
+
+PLAN = {**{i: "sem" for i in range(2, 9)}, 12: "end"}  # text, speech, text, end of turn
+
+
+def _turn(engine, message, wav_bytes, temperature):
+    sampling = Sampling(temperature=temperature, max_new_tokens=16, seed=4)
+    request = AgentRequest(message=message, system_message="Be brief.", system_audio=wav_bytes, sampling=sampling)
+    events = list(engine.chat(request))
+    codes = [e.codes for e in events if isinstance(e, AudioEvent)]
+    return events[-1], np.concatenate(codes, axis=1) if codes else None
+
+
+def test_agent_turns_reuse_the_system_prefix(agent_model, codec, store, wav_bytes, script):
+    plain = AgentEngine(agent_model, codec, store, max_reply_tokens=16, stream_frames=4)
+    cached = AgentEngine(agent_model, codec, store, max_reply_tokens=16, stream_frames=4, prefix_cache_bytes=1 << 26)
+    cached.voices = plain.voices  # one encoding of the voice for both
+    plain.steer = cached.steer = script(PLAN)
+    for temperature in (0.0, 0.8):
+        want, want_codes = _turn(plain, "Hello there.", wav_bytes, temperature)
+        for message in ("Hello there.", "Hello there."):
+            done, codes = _turn(cached, message, wav_bytes, temperature)
+            assert done.text == want.text and np.array_equal(codes, want_codes)
+        assert want.timings["prefix_cached"] is False and done.timings["prefix_cached"] is True
+        assert done.timings["prefill_s"] > 0
+    other, _ = _turn(cached, "A different question, longer.", wav_bytes, 0.0)
+    assert other.timings["prefix_cached"] is True  # same system turn, another message
+    assert cached.generator.prefix_cache.misses == 1
