@@ -104,7 +104,12 @@ class Settings:
     )
     max_concurrency: int = _env("MAX_CONCURRENCY", 1, "int", "jobs one worker takes at once", "worker", 1)
     stream_frames: int = _env(
-        "STREAM_FRAMES", 24, "int", "frames per streamed audio piece after the first", "worker", 1
+        "STREAM_FRAMES",
+        24,
+        "int",
+        "frames per streamed audio piece after the first (8); worker, HTTP server, page, API client",
+        "worker",
+        1,
     )
     progress_frames: int = _env("PROGRESS_FRAMES", 128, "int", "frames per piece when not streaming", "worker", 1)
     progress_interval: float = _env("PROGRESS_INTERVAL", 5.0, "float", "seconds between progress updates", "worker", 0)

@@ -64,7 +64,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=None, help="random seed for repeatable output")
     p.add_argument("--use_memory_cache", choices=("on", "off"), default="off", help="server reuses encoded references")
-    p.add_argument("--stream_frames", type=int, default=0, help="audio every N frames when streaming (0 = per chunk)")
+    p.add_argument(
+        "--stream_frames",
+        type=int,
+        default=None,
+        help="streaming: audio after 8 frames, then every N (default: the server's STREAM_FRAMES; 0 = per chunk)",
+    )
     p.add_argument("--mp3_bitrate", type=int, default=None, help="accepted for compatibility (the server picks)")
     p.add_argument("--opus_bitrate", type=int, default=None, help="accepted for compatibility (the server picks)")
     p.add_argument("--latency", default=None, help="accepted for compatibility")

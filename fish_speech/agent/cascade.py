@@ -19,7 +19,7 @@ import numpy as np
 
 from fish_speech.agent.engine import DEFAULT_SYSTEM_MESSAGE
 from fish_speech.agent.llm import ChatLLM
-from fish_speech.agent.memory import open_turn
+from fish_speech.agent.memory import open_turn, reply_room
 from fish_speech.agent.sentences import SentenceSplitter
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
 from fish_speech.engine.types import Reference, Sampling, TTSRequest
@@ -139,7 +139,11 @@ class CascadeEngine:
         refs = [Reference(self._voice_codes(v.codes), request.reference_text or v.text) for v in turn.voice[:1]]
         s = request.sampling
         budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens
-        prompt, dropped = self._llm_messages(turn.system, turn.history, request.message, self.llm.context - budget)
+        context = self.llm.context
+        prompt, dropped = self._llm_messages(
+            turn.system, turn.history, request.message, context - reply_room(budget, context)
+        )
+        budget = min(budget, context - len(prompt))  # the reply stops where the context ends
         seed_everything(s.seed)
         t = {
             "prompt_tokens": len(prompt),

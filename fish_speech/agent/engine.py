@@ -20,7 +20,7 @@ import numpy as np
 
 from fish_speech.agent.generate import AgentGenerator
 from fish_speech.agent.loader import AgentModel, load_agent_model
-from fish_speech.agent.memory import open_turn
+from fish_speech.agent.memory import open_turn, reply_room
 from fish_speech.agent.prompt import build_prompt, encode_message
 from fish_speech.agent.types import AgentRequest, AudioEvent, DoneEvent, TextEvent
 from fish_speech.models.text2semantic.prefix import PrefixCache
@@ -83,6 +83,9 @@ class AgentEngine:
     def reply_budget(self, requested: int) -> int:
         return min(requested, self.max_reply_tokens) if requested > 0 else self.max_reply_tokens
 
+    def reply_room(self, budget: int) -> int:
+        return reply_room(budget, self.am.args.max_seq_len)
+
     def chat(self, request: AgentRequest) -> Iterator[TextEvent | AudioEvent | DoneEvent]:
         start = time.perf_counter()
         tok, n = self.am.tokenizer, self.am.args.num_codebooks
@@ -105,7 +108,8 @@ class AgentEngine:
         if request.message_audio is not None:
             user.parts.append(VQPart(self.encode_audio(request.message_audio, "message_audio")))
         budget = self.reply_budget(request.sampling.max_new_tokens)
-        prompt = build_prompt(turn.system, turn.history, user, tok, n, self.am.args.max_seq_len - budget)
+        max_prompt = self.am.args.max_seq_len - self.reply_room(budget)
+        prompt = build_prompt(turn.system, turn.history, user, tok, n, max_prompt)
         head = encode_message(turn.system, tok, n).shape[1] if turn.system is not None else 0  # the shared prefix
         s = request.sampling
         seed_everything(s.seed)

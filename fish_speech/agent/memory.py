@@ -26,6 +26,13 @@ AUDIO_MARKER = re.compile(r"<audio \d+(?:\.\d+)?s>")
 MAX_HISTORY_MESSAGES = 1000
 
 
+def reply_room(budget: int, context: int) -> int:
+    """Positions kept free for the reply when trimming a prompt: the reply budget, but never more than
+    half the context, so a short conversation always fits (a small model's context can be no larger
+    than the reply cap); generation is then clipped to whatever room the prompt leaves."""
+    return min(budget, context // 2)
+
+
 def audio_marker(frames: int) -> str:
     return f"<audio {frames / FRAME_RATE:.2f}s>"
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from fish_speech.errors import FishError
-from fish_speech.models.cli import load_codes, run_cli
+from fish_speech.models.cli import flag_names, load_codes, run_cli
+from fish_speech.models.random_weights import WARNING as RANDOM_WARNING
+from fish_speech.models.random_weights import is_random
 
 
 @dataclass(frozen=True)
@@ -67,20 +69,16 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
 
 def run(cli: CodecCli, args) -> None:
     import soundfile as sf
-    import torch
 
     from fish_speech.models.codecs import codec_kind, load_codec
+    from fish_speech.models.text2semantic.loader import pick_device
 
     if args.config_name != cli.config_name:
         raise FishError(400, "config_name", f"unknown --config-name {args.config_name!r}; supported: {cli.config_name}")
     src, out = Path(args.input_path), Path(args.output_path)
     if not src.is_file():
         raise FishError(404, "input_path", f"input file not found: {src}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise FishError(400, "device", f"unknown device {device!r}") from None
+    device = pick_device(args.device)
     if src.suffix.lower() == ".npy":
         codes, audio, sr = load_codes(src, "input_path", len(cli.codebook_sizes), cli.codebook_sizes), None, None
     else:
@@ -90,6 +88,8 @@ def run(cli: CodecCli, args) -> None:
             400, "checkpoint_path", f"{args.checkpoint_path} is not a {cli.description} file; use {cli.other_tool}"
         )
     codec = load_codec(args.checkpoint_path, device=device)
+    if is_random(args.checkpoint_path):
+        print(f"warning: {RANDOM_WARNING} ({args.checkpoint_path})", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     if codes is None:
         codes = codec.encode(audio, sr).numpy().astype(np.int32)
@@ -102,7 +102,8 @@ def run(cli: CodecCli, args) -> None:
 
 
 def main(cli: CodecCli, argv=None) -> int:
-    args = parser(cli).parse_args(argv)
+    ap = parser(cli)
+    args = ap.parse_args(argv)
 
     def work():
         try:
@@ -112,4 +113,4 @@ def main(cli: CodecCli, argv=None) -> int:
         except Exception as exc:  # unreadable audio, a corrupt file and the like: still one line
             raise FishError(400, None, " ".join(str(exc).split()) or type(exc).__name__) from None
 
-    return run_cli(work)
+    return run_cli(work, flag_names(ap))

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from fish_speech import __version__
 from fish_speech.audio import FORMATS
+from fish_speech.models.random_weights import WARNING as RANDOM_WARNING
 from fish_speech.server.schemas import HTTP_TTS_RULES, json_schema
 
 router = APIRouter()
@@ -34,7 +35,14 @@ async def redoc() -> RedirectResponse:
 
 @router.api_route("/v1/health", methods=["GET", "POST"], tags=["meta"], summary="Liveness probe")
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", **request.app.state.runtime.model_info()})
+    return JSONResponse({"status": "ok", **request.app.state.runtime.model_info(), **random_weights(request)})
+
+
+def random_weights(request: Request) -> dict:
+    """`random_weights` and, when true, the warning every surface shows (the page as a banner)."""
+    rt = getattr(request.app.state, "runtime", None)
+    flag = rt is not None and rt.random_weights
+    return {"random_weights": flag, **({"warning": RANDOM_WARNING} if flag else {})}
 
 
 @router.get("/v1/info", tags=["meta"], summary="Formats, limits, field defaults, features")
@@ -52,5 +60,7 @@ async def info(request: Request) -> JSONResponse:
             "formats": list(FORMATS),
             "agent": getattr(rt.agent, "engine", None) is not None,
             "limits": dataclasses.asdict(rt.limits),
+            "stream_frames": rt.settings.stream_frames,  # what a request without stream_frames gets
+            **random_weights(request),
         }
     )

@@ -52,7 +52,8 @@ async def _add(request: Request) -> Response:
         raise bad_input("audio", "is required: an audio file of the voice")
     if filename is not None and not isinstance(filename, str):
         raise bad_input("filename", "must be a string")
-    await voices.add_voice(request.app.state.runtime, values["id"], audio, values["text"], filename)
+    runtime = request.app.state.runtime
+    await voices.add_voice(runtime, values["id"], audio, values["text"], filename, values["overwrite"])
     return reply(request, {"reference_id": values["id"], "message": "saved"}, status=201)
 
 

@@ -64,7 +64,9 @@ def uploaded_references(raw: dict, limits) -> list[tuple[bytes, str]]:
 async def _speak(request: Request, values: dict, voice: VoiceQuery, fmt: str, streaming: bool, transform=None):
     rt = request.app.state.runtime
     values = {**values, "format": fmt, "streaming": streaming and transform is None}
-    job = TTSJob(values, voice, stream_frames=values.get("stream_frames", 0), transform=transform)
+    every = values.get("stream_frames")
+    every = rt.settings.stream_frames if every is None else every  # one default: STREAM_FRAMES
+    job = TTSJob(values, voice, stream_frames=every, transform=transform)
     events = tts_events(rt, job)
     respond = streaming_response if values["streaming"] else whole_response
     return await until_disconnected(request, respond(events, fmt, rt.engine.sample_rate, request.state.started))

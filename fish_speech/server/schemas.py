@@ -33,7 +33,15 @@ HTTP_TTS_RULES: dict[str, Rule] = {
     "use_memory_cache": TTS_RULES["use_memory_cache"],
     "speaker": Rule("str", None, nullable=True, doc="ref_data speaker: a random clip of it is the reference"),
     "emotion": Rule("str", None, nullable=True, doc="ref_data emotion folder under `speaker`"),
-    "stream_frames": Rule("int", 0, 0, 4096, doc="emit audio every N frames (0 = once per text chunk)"),
+    "stream_frames": Rule(
+        "int",
+        None,
+        0,
+        4096,
+        nullable=True,
+        doc="streaming: audio after 8 frames, then every N frames; null = the server's STREAM_FRAMES "
+        "(24); 0 = once per text chunk",
+    ),
 }
 
 # Fish fields an OpenAI client may add through `extra_body`.
@@ -69,6 +77,12 @@ OPENAI_PRESET_VOICES = frozenset(
 REFERENCE_ADD_RULES: dict[str, Rule] = {
     "id": Rule("str", doc="voice name: letters, digits, '-', '_', '.'; no path separators"),
     "text": Rule("str", "", doc="transcript of the audio"),
+    "overwrite": Rule(
+        "bool",
+        False,
+        aliases={"true": True, "false": False},  # multipart form fields are text
+        doc="replace a saved voice of the same id (otherwise that is a 409)",
+    ),
 }
 
 VQGAN_DECODE_RULES: dict[str, Rule] = {

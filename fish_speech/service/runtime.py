@@ -14,6 +14,8 @@ from pathlib import Path
 
 from fish_speech.engine.scheduler import make_scheduler
 from fish_speech.errors import FishError
+from fish_speech.models.random_weights import WARNING as RANDOM_WARNING
+from fish_speech.models.random_weights import is_random
 from fish_speech.settings import Limits, Settings
 from fish_speech.voices.encode import VoiceEncoder
 from fish_speech.voices.library import ReferenceLibrary
@@ -71,6 +73,8 @@ class Runtime:
                 prefix_cache_bytes=settings.prefix_cache_bytes,
             )
             log.info("%s loaded in %.1f s on %s", engine.family.name, time.perf_counter() - t0, engine.device)
+            if is_random(engine.family.checkpoint_dir, engine.family.codec_path):
+                log.warning("%s (%s)", RANDOM_WARNING, settings.checkpoint_path)
         except Exception as err:  # noqa: BLE001 - reported to every job instead
             log.exception("loading the models failed")
             error = FishError(503, None, f"models not loaded: {type(err).__name__}: {err}")
@@ -79,6 +83,15 @@ class Runtime:
         if with_agent:
             rt.load_agent()
         return rt
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether a loaded model is a random-weight test checkpoint (its folder carries the marker)."""
+        family = getattr(self.engine, "family", None)
+        paths = [family.checkpoint_dir, family.codec_path] if family is not None else []
+        if getattr(self.agent, "engine", None) is not None and self.settings.agent_backend == "fish":
+            paths.append(self.settings.agent_checkpoint_path)
+        return is_random(*paths)
 
     def load_agent(self):
         from fish_speech.service.agent import load_agent
@@ -106,6 +119,8 @@ class Runtime:
                     return self.agent
                 self.load_agent()
                 log.info("agent loaded on first use in %.1f s", time.perf_counter() - t0)
+                if self.settings.agent_backend == "fish" and is_random(self.settings.agent_checkpoint_path):
+                    log.warning("%s (%s)", RANDOM_WARNING, self.settings.agent_checkpoint_path)
         return self.agent
 
     def model_info(self) -> dict:

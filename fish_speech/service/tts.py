@@ -22,6 +22,7 @@ from fish_speech.service.audio_input import Fetch, audio_bytes
 from fish_speech.service.events import AudioBytes, JobDone
 from fish_speech.service.fields import chunk_length_for, sampling_from
 from fish_speech.service.voices import VoiceQuery, resolve_voice
+from fish_speech.settings import Settings
 
 Progress = Callable[[dict], None]  # called with {"audio_seconds", "text_chunk", "elapsed_s"} while not streaming
 
@@ -30,7 +31,7 @@ Progress = Callable[[dict], None]  # called with {"audio_seconds", "text_chunk",
 class TTSJob:
     values: dict  # checked fields: text, sampling, chunk_length, normalize, format, streaming, seed
     voice: VoiceQuery = field(default_factory=VoiceQuery)
-    stream_frames: int = 24  # frames per audio piece after the first (see TTSEngine.synthesize)
+    stream_frames: int = Settings().stream_frames  # STREAM_FRAMES: pieces after the first (TTSEngine.synthesize)
     fetch: Fetch | None = None  # how this surface downloads a reference URL (None: URLs refused)
     progress: Progress | None = None
     progress_interval: float = 5.0

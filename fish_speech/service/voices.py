@@ -57,8 +57,10 @@ def resolve_voice(rt, query: VoiceQuery, uploads: list[tuple[bytes, str, str]]) 
 
 
 # ---- saved voices (HTTP /v1/references): changes run on the model thread, listings off it
-async def add_voice(rt, ref_id: str, data: bytes, text: str, filename: str | None) -> None:
-    await rt.scheduler.call(rt.voices.add, ref_id, data, text, filename=filename)
+async def add_voice(rt, ref_id: str, data: bytes, text: str, filename: str | None, overwrite: bool = False) -> None:
+    """Save a voice; an id that exists is a 409 unless `overwrite` (checked on the model thread, where
+    every change to the library runs, so two adds of one id cannot both pass the check)."""
+    await rt.scheduler.call(rt.voices.add, ref_id, data, text, filename=filename, overwrite=overwrite)
 
 
 async def delete_voice(rt, ref_id: str) -> None:

@@ -1,12 +1,14 @@
 """Write a tiny random-weight checkpoint in the `fishaudio/fish-agent-v0.1-3b` layout.
 
     <dir>/config.json  model.pth  tokenizer.json  tokenizer_config.json  vocab.json  merges.txt
-         special_tokens_map.json  added_tokens.json  README.md
+         special_tokens_map.json  added_tokens.json  README.md  RANDOM_WEIGHTS (marker)
 
 The config has the agent's structure (tied embeddings, qkv bias on the slow layers only,
 fast_dim != dim so `fast_project_in` exists, 8 x 1024 codebooks) at toy sizes. The tokenizer is a
 Qwen2-style byte-level BPE trained in code on a small built-in corpus, with the agent's special
 tokens appended, so the files are what `tokenizers`/`transformers` read in the real download.
+The random weights are biased (`draw_reply`) so that a turn says a few words, then speaks, then
+ends: a local agent turn returns text and audio, as with the real model.
 
     python -m fish_speech.testing.agent_checkpoint --out checkpoints/tiny-agent
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.random_weights import write_marker
 from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
@@ -144,6 +147,49 @@ def write_tokenizer_files(tok, directory: Path):
     (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
 
 
+REPLY_TEXT = "Hello there!"  # what the tiny agent says before it speaks
+STOP_CODES = 25  # codebook-0 values (of 1000) that end a speech run: ~40 frames (~2 s) on average
+
+
+def draw_reply(state: dict, config: dict, tok) -> None:
+    """Bias the random weights (in place) so a turn says REPLY_TEXT, then speaks, then ends its turn.
+
+    A random tied-embedding model repeats its last token (logits ~ E[cur] . E[j]). Here the chain
+    tokens (the header's last token, the reply's words, `<|semantic|>`) get orthogonal embeddings,
+    and hidden units of the last slow layer's MLP map each chain direction onto the next one, so
+    near-greedy sampling walks the chain; `<|semantic|>` then repeats (speech) until codebook 0
+    draws one of the first STOP_CODES values, whose embedding rows point (through one more unit)
+    at `<|im_end|>`. Shapes and file layout are untouched."""
+    dim, last = config["dim"], config["n_layer"] - 1
+    start = tok.encode("assistant\n", add_special_tokens=False).ids[-1]
+    sem, end = tok.token_to_id("<|semantic|>"), tok.token_to_id("<|im_end|>")
+    chain = [start]
+    for i in tok.encode(REPLY_TEXT, add_special_tokens=False).ids:
+        if i not in chain:
+            chain.append(i)
+    chain.append(sem)
+    g = torch.Generator().manual_seed(1234)
+    d = torch.linalg.qr(torch.randn(dim, len(chain) + 2, generator=g))[0].T  # orthonormal rows
+    d_end, d_stop = d[len(chain)], d[len(chain) + 1]
+    size = 2.0  # embedding norm of chain tokens (random rows are ~0.16)
+    emb = state["embeddings.weight"].float()
+    for i, t in enumerate(chain):
+        emb[t] = size * d[i]
+    emb[end] = size * d_end
+    state["embeddings.weight"] = emb
+    w1, w3, w2 = (state[f"layers.{last}.feed_forward.{w}.weight"].float() for w in ("w1", "w3", "w2"))
+    # unit u: silu(4 x.d_src) * (x.d_src) is large only when x (RMS-normed, |x| = sqrt(dim)) points along d_src
+    links = [(d[i], d[i + 1]) for i in range(len(chain) - 1)] + [(d_stop, d_end)]
+    for u, (src, dst) in enumerate(links):
+        w1[u], w3[u] = 4 * src, src
+        w2[:, u] = 3 * size * dst / (4 * dim)
+    for name, w in (("w1", w1), ("w3", w3), ("w2", w2)):
+        state[f"layers.{last}.feed_forward.{name}.weight"] = w
+    cb = state["codebook_embeddings.weight"].float()
+    cb[1 : 1 + STOP_CODES] = size * d_stop  # codebook 0, shifted values 1..STOP_CODES
+    state["codebook_embeddings.weight"] = cb
+
+
 def write_agent_checkpoint(directory: str | Path, seed: int = 0, config: dict | None = None) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -164,12 +210,14 @@ def write_agent_checkpoint(directory: str | Path, seed: int = 0, config: dict | 
             t = torch.zeros(p.shape)
         else:
             t = torch.randn(p.shape) * config.get("initializer_range", 0.02)
-        state[name] = t.to(torch.bfloat16)
-    torch.save(state, directory / "model.pth")
+        state[name] = t
+    draw_reply(state, config, tok)
+    torch.save(OrderedDict((k, v.to(torch.bfloat16)) for k, v in state.items()), directory / "model.pth")
     (directory / "README.md").write_text(
         "Random-weight stand-in for fishaudio/fish-agent-v0.1-3b (same file layout, toy sizes).\n"
         "The real weights are CC-BY-NC-SA-4.0 (non-commercial).\n"
     )
+    write_marker(directory)
     return directory
 
 

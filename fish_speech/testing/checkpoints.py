@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.random_weights import write_marker
 from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
@@ -113,6 +114,7 @@ def write_language_model(directory: str | Path, config: dict, n_ranks: int, seed
                 0, config["initializer_range"], generator=gen
             )
     torch.save(state, directory / "model.pth")
+    write_marker(directory)
     return directory
 
 

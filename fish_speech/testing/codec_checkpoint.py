@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.random_weights import write_marker
 from fish_speech.models.skeleton import skeleton
 from fish_speech.models.vqgan.codec import Codec
 from fish_speech.models.vqgan.config import CodecConfig
@@ -138,4 +139,5 @@ def write_codec_checkpoint(
     if path.parent and not path.parent.exists():
         os.makedirs(path.parent, exist_ok=True)
     torch.save(obj, path)
+    write_marker(path.parent)
     return path

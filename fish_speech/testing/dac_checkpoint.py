@@ -25,6 +25,7 @@ import torch
 from fish_speech.models.dac.config import HEAD_DIM, DacConfig
 from fish_speech.models.dac.model import DAC
 from fish_speech.models.dac.transformer import rope_table
+from fish_speech.models.random_weights import write_marker
 from fish_speech.models.skeleton import skeleton
 
 LAYOUTS = {
@@ -147,6 +148,7 @@ def write_dac_checkpoint(
     path = Path(path)
     os.makedirs(path.parent, exist_ok=True)
     torch.save(obj, path)
+    write_marker(path.parent)
     return path
 
 

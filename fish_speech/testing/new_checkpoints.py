@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from fish_speech.models.random_weights import write_marker
 from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.model import DualARTransformer
@@ -245,6 +246,7 @@ def write_s1_mini(directory: str | Path, full: bool = False, seed: int = 0, code
     torch.save(random_state(model, config["initializer_range"], seed), directory / "model.pth")
     if codec:
         _codec(directory, full, seed)
+    write_marker(directory)
     return directory
 
 
@@ -271,6 +273,7 @@ def write_s2_pro(directory: str | Path, seed: int = 0, codec: bool = False) -> P
     (directory / INDEX_FILE).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
     if codec:
         _codec(directory, False, seed)
+    write_marker(directory)
     return directory
 
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from fish_speech.agent.llm import CHATML
+from fish_speech.models.random_weights import write_marker
 from fish_speech.testing.agent_checkpoint import build_tokenizer
 
 
@@ -37,6 +38,7 @@ def write_tiny_llm(directory: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(directory)
+    write_marker(directory)
     return directory
 
 

@@ -147,9 +147,12 @@ class ReferenceLibrary:
         stamp = ",".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files)
         return self._cached(f"{self.encoder.key}|id:{ref_id}:{stamp}", load, use_cache)
 
-    def add(self, ref_id, audio: bytes, text: str, filename: str | None = None) -> Path:
-        """Store a voice (replacing one of the same id). The audio is validated by encoding it first."""
+    def add(self, ref_id, audio: bytes, text: str, filename: str | None = None, overwrite: bool = False) -> Path:
+        """Store a voice; one of the same id is replaced only with `overwrite` (else a 409).
+        The audio is validated by encoding it first."""
         folder = self.folder(ref_id)
+        if folder.is_dir() and not overwrite:
+            raise FishError(409, "id", f"a voice named {ref_id!r} is already saved; send overwrite: true to replace it")
         if self.max_voices and not folder.is_dir() and self.root.is_dir():
             count = len(self._entries())
             if count >= self.max_voices:

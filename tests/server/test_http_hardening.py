@@ -112,8 +112,9 @@ def test_saved_voices_are_capped_and_transcripts_too(http, clip):
         assert http.post("/v1/references", json={"id": f"v{i}", "audio": b64(clip), "text": "hi"}).status_code == 201
     body = expect(http.post("/v1/references", json={"id": "v9", "audio": b64(clip), "text": "hi"}), 413, "reference_id")
     assert "MAX_SAVED_VOICES" in body["message"]
-    # replacing an existing voice is still allowed
-    assert http.post("/v1/references", json={"id": "v0", "audio": b64(clip), "text": "again"}).status_code == 201
+    # replacing an existing voice (overwrite) is still allowed at the cap
+    again = {"id": "v0", "audio": b64(clip), "text": "again", "overwrite": True}
+    assert http.post("/v1/references", json=again).status_code == 201
     for i in range(2):
         assert http.delete(f"/v1/references/v{i}").status_code == 200
 

@@ -27,9 +27,19 @@ def read_audio(data: bytes):
 
 
 def test_health_answers_get_and_post(client):
-    expected = {"status": "ok", "family": "fish-speech-1.5", "model": "llama"}  # the folder's name
+    from fish_speech.models.random_weights import WARNING
+
+    # the folder's name; the session's server runs tiny random-weight checkpoints, and health says so
+    expected = {
+        "status": "ok",
+        "family": "fish-speech-1.5",
+        "model": "llama",
+        "random_weights": True,
+        "warning": WARNING,
+    }
     assert client.get("/v1/health").json() == expected
     assert client.post("/v1/health").json() == expected
+    assert client.get("/v1/info").json()["warning"] == WARNING
 
 
 def test_json_request_returns_a_whole_wav(client):

@@ -25,7 +25,7 @@ BOUNDS = [
 DEFAULTS = {
     "format": "wav",
     "streaming": False,
-    "stream_frames": 0,
+    "stream_frames": None,  # null: the server's STREAM_FRAMES (early first audio)
     "chunk_length": 200,
     "max_new_tokens": 1024,
     "temperature": 0.7,

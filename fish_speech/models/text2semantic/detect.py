@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from fish_speech.errors import FishError
+from fish_speech.models.file_kind import MODEL_FOLDER, check_model_dir
 from fish_speech.models.vqgan.codec import CHECKPOINT_FILE as FIREFLY_FILE
 
 FISH_15 = "fish-speech-1.5"
@@ -33,7 +34,7 @@ def read_config(directory: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FishError(404, "checkpoint", f"config file not found: {path}") from None
+        raise FishError(404, "checkpoint", f"config file not found: {path}; pass {MODEL_FOLDER}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FishError(422, "checkpoint", f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
@@ -49,8 +50,7 @@ def _found(directory: Path, config: dict) -> str:
 def detect_family(directory: str | Path, config: dict | None = None) -> str:
     """One of FAMILIES for the checkpoint folder `directory`."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise FishError(404, "checkpoint", f"model directory not found: {directory}")
+    check_model_dir(directory)
     config = read_config(directory) if config is None else config
     kind = config.get("model_type")
     has = {name: (directory / name).is_file() for name in ("model.pth", "tokenizer.tiktoken", "tokenizer.json")}

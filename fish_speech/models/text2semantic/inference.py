@@ -26,7 +26,7 @@ if __name__ == "__main__" and not __package__:
 import numpy as np
 
 from fish_speech.errors import FishError
-from fish_speech.models.cli import load_codes, run_cli
+from fish_speech.models.cli import ProgressLine, flag_names, load_codes, read_npy, run_cli
 
 DEFAULT_CHECKPOINT = "checkpoints/fish-speech-1.5"
 
@@ -94,27 +94,26 @@ def load_new_codes(path: Path) -> np.ndarray:
     """A [10, T] codes file of the modded DAC codec (S1-mini / S2-Pro)."""
     from fish_speech.models.text2semantic.prompt_s2 import check_codes
 
-    if not Path(path).is_file():
-        raise FishError(404, "prompt_tokens", f"file not found: {path}")
-    try:
-        codes = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise FishError(400, "prompt_tokens", f"{path} is not a .npy array: {e}") from None
+    codes = read_npy(Path(path), "prompt_tokens", 10)
     if not np.issubdtype(codes.dtype, np.integer):
         raise FishError(400, "prompt_tokens", f"{path} must hold integer codes, got {codes.dtype}")
     return check_codes(codes, 10, 4096, "prompt_tokens")
 
 
 def main(argv=None) -> int:
-    a = parser().parse_args(argv)
+    ap = parser()
+    a = ap.parse_args(argv)
 
     def work():
+        from fish_speech.models.random_weights import WARNING as RANDOM_WARNING
+        from fish_speech.models.random_weights import is_random
         from fish_speech.models.text2semantic.detect import FISH_15, detect_family
         from fish_speech.models.text2semantic.generate import Generator
-        from fish_speech.models.text2semantic.loader import load_language_model
+        from fish_speech.models.text2semantic.loader import load_language_model, pick_device
         from fish_speech.models.text2semantic.long_form import generate_long
         from fish_speech.models.text2semantic.sampling import seed_everything
 
+        pick_device(a.device)  # a device that cannot be used fails before anything loads
         family = detect_family(a.checkpoint_path)
         fill_defaults(a, family)
         check_sampling(a)
@@ -124,6 +123,8 @@ def main(argv=None) -> int:
             refs = [(t, load_new_codes(p)) for t, p in zip(a.prompt_text, a.prompt_tokens)]
         t0 = time.perf_counter()
         lm = load_language_model(a.checkpoint_path, device=a.device, half=a.half)
+        if is_random(a.checkpoint_path):
+            print(f"warning: {RANDOM_WARNING} ({a.checkpoint_path})", file=sys.stderr)
         gen = Generator(lm, compile=a.compile)
         gen.set_sampling(a.temperature, a.top_p, a.repetition_penalty, a.top_k)
         print(
@@ -134,17 +135,18 @@ def main(argv=None) -> int:
         a.output_dir.mkdir(parents=True, exist_ok=True)
         for i in range(a.num_samples):
             t = time.perf_counter()
-            blocks = [
-                b.codes
-                for b in generate_long(gen, a.text, refs, a.max_new_tokens, a.chunk_length if a.iterative_prompt else 0)
-            ]
+            bar, blocks = ProgressLine(f"sample {i}"), []
+            for b in generate_long(gen, a.text, refs, a.max_new_tokens, a.chunk_length if a.iterative_prompt else 0):
+                blocks.append(b.codes)
+                bar.update(b.codes.shape[1], f"text chunk {b.chunk_index + 1}")
+            bar.close()
             codes = np.concatenate(blocks, axis=1).astype(np.int32)
             out = a.output_dir / f"codes_{i}.npy"
             np.save(out, codes)
             dt = time.perf_counter() - t
             print(f"wrote {out} {list(codes.shape)} ({codes.shape[1] / max(dt, 1e-9):.1f} frames/s)", file=sys.stderr)
 
-    return run_cli(work)
+    return run_cli(work, flag_names(ap))
 
 
 if __name__ == "__main__":

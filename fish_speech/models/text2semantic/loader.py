@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from fish_speech.errors import FishError
+from fish_speech.models.file_kind import check_model_dir, check_torch_file
 from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.detect import FISH_15, S2_PRO, detect_family, read_config
@@ -29,9 +30,27 @@ log = logging.getLogger(__name__)
 
 
 def pick_device(device: str | None = None) -> torch.device:
+    """The device asked for (None/"auto": CUDA when available, else CPU); one that does not exist or
+    cannot be used here is a FishError naming `device`, not a torch traceback."""
     if device in (None, "", "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise FishError(
+            400, "device", f"unknown device {device!r}; pass cpu, cuda, cuda:N or mps, or leave it out (auto)"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise FishError(400, "device", f"{device!r} asked for, but {why}; pass cpu, or leave it out (auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise FishError(400, "device", f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise FishError(400, "device", f"{device!r} asked for, but MPS is not available; pass cpu or leave it out")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise FishError(400, "device", f"device {device!r} is not supported; pass cpu, cuda, cuda:N or mps")
+    return dev
 
 
 def pick_dtype(device: torch.device, half: bool = False, family: str = FISH_15) -> torch.dtype:
@@ -97,8 +116,7 @@ def load_language_model(
 ) -> LanguageModel:
     """The language model of any family's folder; `dtype` overrides the device's default precision."""
     path = Path(path)
-    if not path.is_dir():
-        raise FishError(404, "checkpoint", f"model directory not found: {path}")
+    check_model_dir(path)
     data = read_config(path)
     family = detect_family(path, data)
     if family == S2_PRO:
@@ -136,8 +154,7 @@ def load_language_model(
 
 
 def read_pth(weights: Path, drop_audio: bool = False) -> dict:
-    if not weights.is_file():
-        raise FishError(404, "checkpoint", f"weights not found: {weights}")
+    check_torch_file(weights, "checkpoint", "the model.pth of the official download")
     try:
         state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
     except Exception as e:  # a truncated or foreign file: say which

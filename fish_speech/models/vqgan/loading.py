@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import torch
 
 from fish_speech.errors import FishError
+from fish_speech.models.file_kind import check_torch_file
 
 _WN_PAIRS = (
     (".parametrizations.weight.original0", ".parametrizations.weight.original1"),
@@ -24,10 +25,15 @@ def _fail(message: str) -> FishError:
     return FishError(422, "checkpoint", message)
 
 
+CODEC_FILES = (
+    "a codec checkpoint file: firefly-gan-vq-fsq-8x1024-21hz-generator.pth (Fish Speech 1.5) "
+    "or codec.pth (S1-mini, S2-Pro)"
+)
+
+
 def read_checkpoint(path) -> Mapping:
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise _fail(f"codec checkpoint not found: {path}")
+    check_torch_file(path, "checkpoint", CODEC_FILES)  # a wrong file says what it is and what to pass
     try:
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except Exception:

@@ -55,6 +55,12 @@ async function loadInfo() {
   for (const fmt of info.formats) $("format").add(new Option(fmt, fmt, fmt === "wav", fmt === "wav"));
   for (const [name, spec] of Object.entries(info.tts_fields)) applyField(name, spec);
   $("streaming").checked = true;  // the page's point: hear it while it is made
+  // the server's STREAM_FRAMES: the first audio after 8 frames, then every N (early first audio)
+  if (info.stream_frames != null) $("stream_frames").value = info.stream_frames;
+  if (info.random_weights) {  // a test checkpoint: say so before anyone mistakes noise for a bug
+    $("random-banner").textContent = `⚠ ${info.warning}`;
+    $("random-banner").hidden = false;
+  }
   $("key-box").hidden = !info.auth;
   $("api-key").value = localStorage.getItem("fish-api-key") || "";
   $("tab-agent").hidden = !info.agent;
@@ -91,6 +97,7 @@ function setReference(blob, name) {
   const preview = $("ref-preview");
   preview.src = URL.createObjectURL(blob);
   preview.hidden = false;
+  drawBlobWaveform($("ref-wave"), blob);
 }
 
 async function toggleRecording() {
@@ -153,7 +160,7 @@ async function buildRequest() {
     top_p: num("top_p"),
     temperature: num("temperature"),
     repetition_penalty: num("repetition_penalty"),
-    stream_frames: num("stream_frames"),
+    stream_frames: $("stream_frames").value === "" ? null : num("stream_frames"),
     normalize: $("normalize").checked,
     use_memory_cache: $("use_memory_cache").checked,
     seed: $("seed").value === "" ? null : num("seed"),
@@ -166,7 +173,9 @@ async function buildRequest() {
   return body;
 }
 
-function finish(blob, fmt, started, firstAudio, audioSeconds, serverFirst) {
+function finish(blob, fmt, started, firstAudio, audioSeconds, serverFirst, samples = null) {
+  if (samples) drawWaveform($("wave"), samples);
+  else drawBlobWaveform($("wave"), blob);
   const url = URL.createObjectURL(blob);
   const audio = $("audio");
   audio.src = url;
@@ -195,12 +204,33 @@ function clearResult() {
   $("download").hidden = true;
   $("download").removeAttribute("href");
   for (const id of ["t-first", "t-total", "t-audio", "t-rtf", "t-server"]) $(id).textContent = "–";
+  clearWaveform($("wave"));
+  $("output-card").classList.remove("failed");
+}
+
+// Error state: nothing of an earlier result stays on screen next to the error.
+function failed(text) {
+  if (state.player) state.player.stop();
+  state.player = null;
+  clearResult();
+  showError(text);
+  setStatus("Failed.");
+  $("output-card").classList.add("failed");
+}
+
+// While a job runs and nothing is heard yet: a moving bar and the seconds waited.
+function showProgress(started) {
+  const tick = () => { $("progress-text").textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; };
+  tick();
+  $("progress").hidden = false;
+  const timer = setInterval(tick, 100);
+  return () => { clearInterval(timer); $("progress").hidden = true; };
 }
 
 async function generate() {
   showError("");
   const body = await buildRequest();
-  if (!body.text.trim()) { showError("400 · text: must not be empty"); return; }
+  if (!body.text.trim()) { failed("400 · text: must not be empty"); return; }
   clearResult();
   const fmt = body.format;
   const live = body.streaming && (fmt === "wav" || fmt === "pcm");
@@ -209,15 +239,17 @@ async function generate() {
   $("stop").disabled = false;
   setStatus("Generating…");
   const started = performance.now();
+  const hideProgress = showProgress(started);
   try {
     const response = await fetch("/v1/tts", {
       method: "POST", signal: state.abort.signal,
       headers: authHeaders({ "Content-Type": "application/json" }), body: JSON.stringify(body),
     });
-    if (!response.ok) { showError(await errorText(response)); setStatus("Failed."); return; }
+    if (!response.ok) { failed(await errorText(response)); return; }
     const serverFirst = parseFloat(response.headers.get("X-First-Audio-Seconds"));
     if (!live) {
       const blob = await response.blob();
+      hideProgress();
       finish(blob, fmt, started, (performance.now() - started) / 1000, null, serverFirst);
       setStatus("Done.");
       $("audio").play().catch(() => {});  // nothing was heard yet; the browser may still refuse autoplay
@@ -235,7 +267,7 @@ async function generate() {
       if (done) break;
       const samples = parser.push(value);
       if (!samples.length) continue;
-      if (firstAudio == null) firstAudio = (performance.now() - started) / 1000;
+      if (firstAudio == null) { firstAudio = (performance.now() - started) / 1000; hideProgress(); }
       chunks.push(samples);
       count += samples.length;
       player.play(samples, parser.sampleRate);
@@ -243,12 +275,14 @@ async function generate() {
       $("t-first").textContent = seconds(firstAudio);
     }
     player.closeWhenDone();
-    finish(encodeWav(chunks, parser.sampleRate), "wav", started, firstAudio, count / parser.sampleRate, serverFirst);
+    const samples = joinSamples(chunks);
+    finish(encodeWav(chunks, parser.sampleRate), "wav", started, firstAudio, count / parser.sampleRate, serverFirst, samples);
     setStatus("Done.");
   } catch (e) {
     if (e.name === "AbortError") setStatus("Stopped.");
-    else { showError(e.message); setStatus("Failed."); }
+    else failed(e.message);
   } finally {
+    hideProgress();
     $("generate").disabled = false;
     $("stop").disabled = true;
     state.abort = null;
