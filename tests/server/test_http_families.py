@@ -105,7 +105,7 @@ def test_tts_wav_mp3_and_stream(fam):
     assert sr == 44100 and len(samples) == 8 * FRAME and np.abs(samples).max() > 0
     r = post(server, "/v1/tts", {"text": "Hello there.", "max_new_tokens": 8, "format": "mp3"})
     assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
-    body = {"text": "Streamed speech.", "max_new_tokens": 24, "streaming": True, "stream_frames": 8}
+    body = {"text": "Streamed speech.", "max_new_tokens": 24, "streaming": True, "stream_frames": 8, "seed": 1}
     with httpx.stream("POST", f"{server.url}/v1/tts", json=body, timeout=120) as r:
         assert r.status_code == 200 and r.headers["transfer-encoding"] == "chunked"
         pieces = [p for p in r.iter_raw() if p]
@@ -126,14 +126,18 @@ def test_fields_follow_the_family(fam):
 
 def test_saved_and_ref_data_voices(fam, ref_wav_bytes):
     _, server = fam
-    r = post(server, "/v1/tts", {"text": "In the narrator's voice.", "reference_id": "narrator", "max_new_tokens": 8})
+    r = post(
+        server,
+        "/v1/tts",
+        {"text": "In the narrator's voice.", "reference_id": "narrator", "max_new_tokens": 8, "seed": 1},
+    )
     assert r.status_code == 200 and len(wav_samples(r.content)[0]) == 8 * FRAME
     b64 = base64.b64encode(ref_wav_bytes).decode()
     assert post(server, "/v1/references", {"id": "fresh", "audio": b64, "text": REF_TEXT}).status_code == 201
     r = post(server, "/v1/tts", {"text": "Fresh voice.", "reference_id": "fresh", "max_new_tokens": 8})
     assert r.status_code == 200
     assert httpx.delete(f"{server.url}/v1/references/fresh").status_code == 200
-    r = post(server, "/v1/tts", {"text": "A ref_data voice.", "speaker": "SPEAKER1", "max_new_tokens": 8})
+    r = post(server, "/v1/tts", {"text": "A ref_data voice.", "speaker": "SPEAKER1", "max_new_tokens": 8, "seed": 1})
     assert r.status_code == 200 and len(wav_samples(r.content)[0]) == 8 * FRAME
 
 
@@ -173,7 +177,7 @@ def test_api_client_sends_top_k(fam, tmp_path):
     from tests.server.test_api_client import run_client
 
     short, server = fam
-    args = ["--url", f"{server.url}/v1/tts", "--text", "Hi.", "-id", "narrator", "--max_new_tokens", "8"]
+    args = ["--url", f"{server.url}/v1/tts", "--text", "Hi.", "-id", "narrator", "--max_new_tokens", "8", "--seed", "1"]
     r = run_client([*args, "--top_k", "20", "--play", "False", "-o", "out.wav"], tmp_path)
     if short == "s2-pro":
         assert r.returncode == 0, r.stderr
