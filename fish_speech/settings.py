@@ -113,6 +113,14 @@ class Settings:
     )
     progress_frames: int = _env("PROGRESS_FRAMES", 128, "int", "frames per piece when not streaming", "worker", 1)
     progress_interval: float = _env("PROGRESS_INTERVAL", 5.0, "float", "seconds between progress updates", "worker", 0)
+    default_seed: int | None = _env(
+        "DEFAULT_SEED",
+        None,
+        "int",
+        "seed for tts requests that send none (unset: a fresh random draw per request)",
+        "worker",
+        0,
+    )
     audio_chunk_bytes: int = _env(
         "AUDIO_CHUNK_BYTES", 512 * 1024, "int", "raw audio bytes per output chunk (at most 700000)", "worker", 1024
     )

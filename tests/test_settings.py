@@ -85,3 +85,16 @@ def test_the_http_server_refuses_a_bad_setting_with_one_line(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 1 and r.stderr.strip().splitlines() == ["error: MAX_BATCH='lots' is not a number"]
+
+
+def test_default_seed_fills_only_requests_without_one():
+    from fish_speech.service.fields import sampling_from
+
+    settings = Settings.from_env({"DEFAULT_SEED": "7"})
+    assert settings.default_seed == 7 and Settings.from_env({}).default_seed is None
+    values = {"temperature": 0.8, "top_p": 0.8, "repetition_penalty": 1.1, "max_new_tokens": 8, "seed": None}
+    assert sampling_from(values, settings.default_seed).seed == 7
+    assert sampling_from({**values, "seed": 3}, settings.default_seed).seed == 3
+    assert sampling_from(values).seed is None
+    with pytest.raises(SettingsError, match="DEFAULT_SEED"):
+        Settings.from_env({"DEFAULT_SEED": "-1"})

@@ -228,14 +228,14 @@ def check_tts_limits(values: Mapping[str, Any], limits: Limits, text_field: str 
     check_normalized(values["text"], values.get("normalize", True), limits, text_field)
 
 
-def sampling_from(values: Mapping[str, Any]) -> Sampling:
-    """The engine's `Sampling` from checked values."""
+def sampling_from(values: Mapping[str, Any], default_seed: int | None = None) -> Sampling:
+    """The engine's `Sampling` from checked values (`default_seed` when the request sends no seed)."""
     return Sampling(
         temperature=values["temperature"],
         top_p=values["top_p"],
         repetition_penalty=values["repetition_penalty"],
         max_new_tokens=values["max_new_tokens"],
-        seed=values["seed"],
+        seed=default_seed if values["seed"] is None else values["seed"],
         top_k=values.get("top_k"),
     )
 

@@ -75,7 +75,7 @@ async def tts_events(rt, job: TTSJob) -> AsyncIterator:
     request = TTSRequest(
         text=values["text"],
         references=refs,
-        sampling=sampling_from(values),
+        sampling=sampling_from(values, rt.settings.default_seed),
         chunk_length=chunk_length_for(values["chunk_length"], rt.limits),
         normalize=values["normalize"],
         stream_frames=int(job.stream_frames),

@@ -99,6 +99,7 @@ def child_env(**extra) -> dict:
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
         STREAM_FRAMES="8",
+        DEFAULT_SEED="1",  # unseeded jobs repeatable: random weights may end a turn early on some draws
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env

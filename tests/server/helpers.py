@@ -41,7 +41,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / f"{module.replace('.', '_')}-{self.port}.log"
-        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "DEFAULT_SEED": "1", **(env or {})}
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, stdout=self.log, stderr=subprocess.STDOUT
