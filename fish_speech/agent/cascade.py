@@ -127,15 +127,7 @@ class CascadeEngine:
                 ).codes,
                 request.reference_text,
             )
-        turn = open_turn(
-            request.conversation_id,
-            request.history,
-            request.system_message,
-            voice,
-            self.default_system,
-            self.store,
-            request.conversation,
-        )
+        turn = open_turn(request, voice, self.default_system, self.store)
         refs = [Reference(self._voice_codes(v.codes), request.reference_text or v.text) for v in turn.voice[:1]]
         s = request.sampling
         budget = min(s.max_new_tokens, self.max_reply_tokens) if s.max_new_tokens > 0 else self.max_reply_tokens

@@ -95,15 +95,7 @@ class AgentEngine:
                 request.system_audio, "", field="system_audio", pending=request.new_voices
             ).codes
             voice = VQPart(np.asarray(codes, dtype=np.int16), request.reference_text)
-        turn = open_turn(
-            request.conversation_id,
-            request.history,
-            request.system_message,
-            voice,
-            self.default_system,
-            self.store,
-            request.conversation,
-        )
+        turn = open_turn(request, voice, self.default_system, self.store)
         user = Message("user", [TextPart(request.message)] if request.message else [])
         if request.message_audio is not None:
             user.parts.append(VQPart(self.encode_audio(request.message_audio, "message_audio")))

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from fish_speech.errors import bad_input
 from fish_speech.store.base import ConversationStore
 from fish_speech.store.conversation import (
-    Conversation,
     Message,
     TextPart,
     VQPart,
@@ -112,18 +111,12 @@ class Turn:
         return ([self.system] if self.system else []) + self.history + [user, reply]
 
 
-def open_turn(
-    conversation_id: str | None,
-    history: list[Message] | None,
-    system_message: str | None,
-    voice: VQPart | None,
-    default_system: str,
-    store: ConversationStore | None,
-    preloaded: Conversation | None = None,
-) -> Turn:
-    """Load the context and settle the system message: the request's text (else the stored one,
-    else the default) followed by the request's voice (else the stored voice, if any).
-    `preloaded`: the conversation already loaded by the caller, who then stores the turn too."""
+def open_turn(request, voice: VQPart | None, default_system: str, store: ConversationStore | None) -> Turn:
+    """Load the context of an `AgentRequest` and settle the system message: the request's text (else the
+    stored one, else the default) followed by the request's voice (else the stored voice, if any).
+    `request.conversation`: the conversation already loaded by the caller, who then stores the turn too."""
+    conversation_id, history, system_message = request.conversation_id, request.history, request.system_message
+    preloaded = request.conversation
     if history is not None and conversation_id is not None:
         raise bad_input("history", "send either history or conversation_id, not both")
     stored_system, turns = None, []
