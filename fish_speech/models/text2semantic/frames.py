@@ -61,7 +61,7 @@ def s1_frame(model, inp, input_pos, full, knobs, window, tables, ring, span: int
 def s2_frame(model, inp, input_pos, full, knobs, window, tables, ring, span: int = 0) -> Tensor:
     head, ras_temperature, ras_top_p = tables
     temperature, top_p, _, top_k = knobs
-    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, span=span)
+    logits, hidden = model.forward_slow(inp, input_pos, full, head.linear, span=span)
     logits = logits + head.bias
     normal = sample_top_k(logits, temperature, top_p, top_k)
     high = sample_top_k(logits, ras_temperature, ras_top_p, top_k)  # always drawn, as upstream

@@ -21,6 +21,7 @@ from fish_speech.models.text2semantic.loader import LanguageModel
 from fish_speech.models.text2semantic.model import key_span
 from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, prefill
 from fish_speech.models.text2semantic.sampling import sample, seed_everything
+from fish_speech.models.text2semantic.split_linear import linear_of
 
 WINDOW = 16  # repetition-penalty history, in frames
 VALID_CODES = 1000  # the codec's FSQ has 8*5*5*5 ids; the LM could name 1024
@@ -44,6 +45,7 @@ class MainHead:
         self.local[self.ids] = torch.arange(len(allowed), device=w.device)
         self.bias = torch.zeros(len(allowed) + 1, dtype=w.dtype, device=w.device)
         self.bias[-1] = float("-inf")
+        self.linear = linear_of(self.weight)  # what the decode step calls (split_linear.py on the CPU)
 
 
 def sampling_tables(lm: LanguageModel) -> tuple[MainHead, Tensor]:
@@ -79,7 +81,7 @@ def dual_ar_frame(
     slow-cache keys a cached step reads (`model.key_span`; 0 = all)."""
     temperature, top_p, penalty = knobs[:3]  # (a 4th knob, top_k, is not used by 1.5)
     main_bias = head.bias if main_bias is None else main_bias
-    logits, hidden = model.forward_slow(inp, input_pos, full, head.weight, slot, span)
+    logits, hidden = model.forward_slow(inp, input_pos, full, head.linear, slot, span)
     history = None if window is None else head.local[window[:, 0]]
     drawn = sample(logits, temperature, top_p, penalty, history, main_bias, None if noise is None else noise[0])
     main = head.ids[drawn.long()].to(torch.int32)

@@ -36,6 +36,12 @@ def key_span(length: int, cache_len: int) -> int:
     return min(span, cache_len)
 
 
+def additive(visible: Tensor, dtype: torch.dtype) -> Tensor:
+    """A boolean attention mask as the 0 / -inf one SDPA adds to its scores: built once per step,
+    it spares every layer the conversion (and is the same arithmetic)."""
+    return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(~visible, float("-inf"))
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
@@ -43,6 +49,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.float32:  # torch's fused kernel: the same bits in float32, one operator
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return xf.type_as(x) * self.weight
@@ -56,11 +64,25 @@ def rope_table(positions: int, head_dim: int, base: float) -> Tensor:
     return torch.stack([angles.cos(), angles.sin()], dim=-1).to(torch.bfloat16)
 
 
-def apply_rope(x: Tensor, table: Tensor) -> Tensor:
-    """Rotate adjacent pairs of x [B, S, H, hd] by table [S, hd/2, 2], or [B, S, hd/2, 2] for per-row
-    positions (interleaved convention)."""
+def rope_factors(table: Tensor) -> Tensor:
+    """Rows of a rope table ([S, hd/2, 2] or [B, S, hd/2, 2]) as the complex factors `apply_rope`
+    multiplies by; computed once per step, not per layer. Under torch.compile the real pairs are
+    kept instead (inductor has no complex kernels; it fuses the by-hand rotation anyway)."""
+    if torch.compiler.is_compiling():
+        return table.float()
+    return torch.view_as_complex(table.float().contiguous())
+
+
+def apply_rope(x: Tensor, rope: Tensor) -> Tensor:
+    """Rotate adjacent pairs of x [B, S, H, hd] by `rope_factors` (interleaved convention). The
+    complex product is the same float32 arithmetic as the rotation by hand, in 4 operators, not 12."""
+    per_row = rope.dim() == (3 if rope.is_complex() else 4)  # [B, S, ...]: one position per row
+    if rope.is_complex():
+        xs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+        t = rope.view(-1 if per_row else 1, xs.size(1), 1, xs.size(3))
+        return torch.view_as_real(xs * t).flatten(3).type_as(x)
     xs = x.float().reshape(*x.shape[:-1], -1, 2)
-    t = table.float().view(-1 if table.dim() == 4 else 1, xs.size(1), 1, xs.size(3), 2)
+    t = rope.view(-1 if per_row else 1, xs.size(1), 1, xs.size(3), 2)
     out = torch.stack(
         [xs[..., 0] * t[..., 0] - xs[..., 1] * t[..., 1], xs[..., 1] * t[..., 0] + xs[..., 0] * t[..., 1]], dim=-1
     )
@@ -142,7 +164,7 @@ class Attention(nn.Module):
             # decode over the whole static cache: fold each kv head's query group into the
             # sequence axis so the cache is read once instead of copied `groups` times
             qg = q.reshape(b, self.n_kv, groups * s, self.head_dim)
-            y = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask.repeat(1, 1, groups, 1))
+            y = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask if s == 1 else mask.repeat(1, 1, groups, 1))
             y = y.view(b, self.n_head, s, self.head_dim)
         return self.wo(y.transpose(1, 2).reshape(b, s, q_w))
 
@@ -270,7 +292,7 @@ class DualARTransformer(nn.Module):
         inp: Tensor,
         input_pos: Tensor,
         full: bool,
-        head: Tensor | None = None,
+        head: Tensor | nn.Module | None = None,
         slot: int | None = None,
         span: int = 0,
     ) -> tuple[Tensor, Tensor]:
@@ -279,25 +301,27 @@ class DualARTransformer(nn.Module):
         `input_pos` is [S], the positions of inp's S columns; for a one-column decode (inp [B, N+1, 1])
         it is [B], one position per row (the same thing when B = 1). `slot` runs a B=1 input in that
         row of a batched cache. Returns (logits of the last position [B, V], pre-norm hidden of the
-        last position [B, 1, Df]; post-norm with `norm_fastlayer_input`). `head` ([K, D], rows of the output matrix) computes logits for
-        those K ids only. `span` (not `full`): how many cache keys to read (0: the whole cache); every
+        last position [B, 1, Df]; post-norm with `norm_fastlayer_input`). `head` (rows [K, D] of the
+        output matrix, or a module projecting onto them) computes logits for those K ids only. `span` (not `full`): how many cache keys to read (0: the whole cache); every
         query position must lie below it.
         """
         x = self.embed(inp)
         if not full and inp.shape[-1] == 1:
             input_pos = input_pos.view(-1, 1)  # [B, 1]: per-row positions
-        rope = self.freqs_cis[input_pos]
+        rope = rope_factors(self.freqs_cis[input_pos])
         mask = None
         if not full:  # [1 or B, 1, S, span]: each row sees its own keys up to its position
             keys = self.key_positions[:span] if span else self.key_positions
-            mask = (keys <= input_pos.unsqueeze(-1)).view(-1, 1, x.shape[1], keys.shape[0])
+            mask = additive(keys <= input_pos.unsqueeze(-1), x.dtype).view(-1, 1, x.shape[1], keys.shape[0])
         for layer in self.layers:
             x = layer(x, rope, input_pos, mask, slot)
         x = x[:, -1:]
         out = self.norm(x)
         hidden = out if self.args.norm_fastlayer_input else x
         hidden = self.fast_project_in(hidden) if hasattr(self, "fast_project_in") else hidden
-        logits = F.linear(out, self.output_weight() if head is None else head)
+        if head is None:
+            head = self.output if hasattr(self, "output") else self.embeddings.weight
+        logits = head(out) if isinstance(head, nn.Module) else F.linear(out, head)
         return logits[:, 0], hidden
 
     # ---- fast transformer ---------------------------------------------------------------
@@ -306,8 +330,8 @@ class DualARTransformer(nn.Module):
         with `logits=False`: only the cache is filled, the codebook head is not read).
         Every row is at the same codebook; `slot` runs a B=1 input in that row of a batched cache."""
         input_pos = self.fast_key_positions[pos : pos + 1]
-        mask = (self.fast_key_positions <= pos).view(1, 1, 1, -1)
-        rope = self.fast_freqs_cis[pos : pos + 1]
+        mask = additive(self.fast_key_positions <= pos, x.dtype).view(1, 1, 1, -1)
+        rope = rope_factors(self.fast_freqs_cis[pos : pos + 1])
         last = len(self.fast_layers) - 1
         for i, layer in enumerate(self.fast_layers):  # without logits the last layer only needs its K/V
             x = layer(x, rope, input_pos, mask, slot, kv_only=not logits and i == last)
@@ -321,7 +345,7 @@ class DualARTransformer(nn.Module):
         """
         b, _, s = inp.shape
         x = self.embed(inp, scale=False)
-        rope = self.freqs_cis[:s]
+        rope = rope_factors(self.freqs_cis[:s])
         for layer in self.layers:
             x = layer(x, rope, None, None)
         out = self.norm(x)
@@ -337,7 +361,7 @@ class DualARTransformer(nn.Module):
             ],
             1,
         )
-        rope_f = self.fast_freqs_cis[:n]
+        rope_f = rope_factors(self.fast_freqs_cis[:n])
         for layer in self.fast_layers:
             fast_in = layer(fast_in, rope_f, None, None)
         codebook_logits = self.fast_output(self.fast_norm(fast_in)).view(b, s, n, -1)

@@ -1,0 +1,71 @@
+"""Linear layers laid out for fast few-row products on the CPU.
+
+At batch 1 every decode step multiplies one row by every weight matrix, so a step takes as long as
+streaming the weights from memory. On the CPU, torch's `F.linear` over the official [N, K] layout
+(MKL's matrix-vector path, one thread) reaches about half the read bandwidth of a large `sum`.
+Stored transposed ([K, N], contiguous) and cut into G row blocks, the product becomes one batched
+product of G independent [1, K/G] x [K/G, N] pieces (threads take blocks) and a sum of G partial
+rows: 80-100 % of that bandwidth on 2 threads, and no slower on one (`benchmarks/bench_gemv.py`).
+G is fixed (not the thread count), so results do not depend on how many threads a machine has.
+Prompts (many rows) run one plain product over the same storage.
+
+The loader applies this on the CPU only. `weight` keeps the official [N, K] shape (a transposed
+view of the storage), so state dicts and every reader of `weight` are unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+BLOCKS = 8  # G: row blocks of the transposed weight (fewer where K does not divide)
+FEW_ROWS = 16  # up to this many rows (decode steps, batch rows) take the blocked product
+
+
+def blocks_for(k: int) -> int:
+    g = BLOCKS
+    while k % g:
+        g -= 1
+    return g
+
+
+class SplitLinear(nn.Linear):
+    """An `nn.Linear` whose weight is stored transposed; few-row inputs use the blocked product."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None = None):
+        n, k = weight.shape
+        with torch.device("meta"):  # the parameters are adopted below: no throw-away allocation
+            super().__init__(k, n, bias=bias is not None)
+        self.weight = nn.Parameter(weight.detach().t().contiguous().t(), requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
+        self.blocks = blocks_for(k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, n, g = self.in_features, self.out_features, self.blocks
+        rows = x.numel() // k
+        if rows > FEW_ROWS or g == 1:
+            return F.linear(x, self.weight, self.bias)
+        parts = x.reshape(rows, g, k // g).transpose(0, 1)  # [G, M, K/G]
+        y = torch.bmm(parts, self.weight.t().view(g, k // g, n)).sum(0).view(*x.shape[:-1], n)
+        return y if self.bias is None else y + self.bias
+
+
+def linear_of(weight: Tensor, bias: Tensor | None = None) -> nn.Module:
+    """A projection by `weight` [N, K] in the layout that is fastest on its device."""
+    if weight.device.type == "cpu":
+        return SplitLinear(weight, bias)
+    lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
+    lin.weight = nn.Parameter(weight, requires_grad=False)
+    lin.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+    return lin
+
+
+def split_linears(module: nn.Module) -> nn.Module:
+    """Replace every `nn.Linear` under `module` by a `SplitLinear` (in place); returns `module`."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear) and not isinstance(child, SplitLinear):
+            setattr(module, name, SplitLinear(child.weight, child.bias))
+        else:
+            split_linears(child)
+    return module
