@@ -24,7 +24,7 @@ from fish_speech.models.text2semantic.detect import FISH_15, S2_PRO, detect_fami
 from fish_speech.models.text2semantic.hf_tokenizer import HFTokenizer
 from fish_speech.models.text2semantic.model import DualARTransformer
 from fish_speech.models.text2semantic.omni import omni_args, read_safetensors, shard_files
-from fish_speech.models.text2semantic.split_linear import split_linears
+from fish_speech.models.text2semantic.split_linear import split_linears, splits
 from fish_speech.models.text2semantic.tokenizer import FishTokenizer
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,6 @@ def load_dual_ar(
 
 def place(model: DualARTransformer, dev: torch.device, dtype: torch.dtype) -> DualARTransformer:
     """Move a loaded model to its device and precision (rope tables keep their bf16 rounding); on
-    the CPU its linear layers take the layout that few-row decode steps read fastest."""
+    the CPU in float32 its linear layers take the layout that few-row decode steps read fastest."""
     model = model.to(device=dev, dtype=dtype).eval()
-    return split_linears(model) if dev.type == "cpu" else model
+    return split_linears(model) if splits(dev, dtype) else model

@@ -1,0 +1,109 @@
+"""CPU float32 linear layers in the split layout: same products, official state dicts, and the
+model-level kernels that replaced per-layer operators (complex rope, fused RMSNorm, additive masks)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fish_speech.models.text2semantic.loader import load_language_model
+from fish_speech.models.text2semantic.model import RMSNorm, apply_rope, rope_factors, rope_table
+from fish_speech.models.text2semantic.split_linear import FEW_ROWS, SplitLinear, linear_of, split_linears
+
+
+def _layer(n=96, k=64, bias=True, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, k, generator=g)
+    b = torch.randn(n, generator=g) if bias else None
+    return w, b
+
+
+@pytest.mark.parametrize("rows", [1, 3, FEW_ROWS, FEW_ROWS + 1, 40])
+@pytest.mark.parametrize("bias", [True, False])
+def test_split_linear_computes_the_same_product(rows, bias):
+    w, b = _layer(bias=bias)
+    lin = SplitLinear(w, b)
+    x = torch.randn(2, rows, 64)  # 2 x rows: both the blocked (few rows) and the prompt path
+    x1 = x[:1]
+    for inp in (x1, x, x1[0]):
+        got = lin(inp)
+        assert got.shape == (*inp.shape[:-1], 96)
+        torch.testing.assert_close(got, F.linear(inp, w, b), rtol=1e-5, atol=1e-5)
+
+
+def test_split_linear_keeps_the_official_weight_and_state_dict():
+    w, b = _layer()
+    lin = SplitLinear(w, b)
+    assert lin.weight.shape == (96, 64) and torch.equal(lin.weight, w)
+    assert lin.weight.t().is_contiguous()  # stored transposed
+    sd = lin.state_dict()
+    assert set(sd) == {"weight", "bias"} and torch.equal(sd["weight"], w) and torch.equal(sd["bias"], b)
+    other = SplitLinear(*_layer(seed=1))
+    other.load_state_dict(sd)
+    assert torch.equal(other.weight, w) and other.weight.t().is_contiguous()
+    x = torch.randn(1, 64)
+    assert torch.equal(other(x), lin(x))
+
+
+def test_one_row_results_do_not_depend_on_the_thread_count():
+    w, _ = _layer(n=512, k=256)
+    lin = SplitLinear(w)
+    x = torch.randn(1, 1, 256)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = lin(x)
+        torch.set_num_threads(2)
+        two = lin(x)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+
+
+def test_split_linears_replaces_every_linear_and_linear_of_picks_by_device_and_dtype():
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Sequential(torch.nn.Linear(16, 4, bias=False)))
+    x = torch.randn(3, 8)
+    want = net(x)
+    split_linears(net)
+    assert isinstance(net[0], SplitLinear) and isinstance(net[1][0], SplitLinear)
+    torch.testing.assert_close(net(x), want)
+    assert isinstance(linear_of(torch.randn(4, 8)), SplitLinear)
+    half = linear_of(torch.randn(4, 8, dtype=torch.bfloat16))  # bf16 batched products are slow on the CPU
+    assert not isinstance(half, SplitLinear) and isinstance(half, torch.nn.Linear)
+
+
+def test_loader_splits_cpu_float32_models_only(tiny_checkpoints, tiny_s2_dir):
+    llama, _ = tiny_checkpoints
+    lm = load_language_model(llama, device="cpu")
+    linears = [m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(isinstance(m, SplitLinear) for m in linears)
+    published = torch.load(llama / "model.pth", map_location="cpu", weights_only=True)
+    published = published.get("state_dict", published)
+    state = lm.model.state_dict()
+    assert {k for k in published if k.endswith("wqkv.weight")} <= set(state)
+    for name, t in published.items():
+        assert torch.equal(state[name], t.float()), name
+    s2 = load_language_model(tiny_s2_dir, device="cpu")  # bf16 on the CPU: official layout kept
+    assert not any(isinstance(m, SplitLinear) for m in s2.model.modules())
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_complex_rope_is_bitwise_the_rotation_by_hand(per_row):
+    table = rope_table(64, 32, 10000.0)
+    x = torch.randn(2, 5, 4, 32) * 3
+    rows = table[torch.tensor([[3], [17]])] if per_row else table[:5]
+    if per_row:
+        x = x[:, :1]
+    real = apply_rope(x, rows.float())  # what a compiled graph runs
+    fast = apply_rope(x, rope_factors(rows))
+    assert fast.dtype == x.dtype and torch.equal(real, fast)
+
+
+def test_float32_rms_norm_is_bitwise_the_formula():
+    norm = RMSNorm(256, 1e-6)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(3, 7, 256) * 5
+    by_hand = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * norm.weight
+    assert torch.equal(norm(x), by_hand)
