@@ -5,11 +5,13 @@
 On the 1.5-size random-weight model (written in the official layout to a temporary folder) and the
 real-size codec, prints one JSON object:
 - first-audio and prefill time of a short sentence with a cold voice (a 6-second reference never
-  seen) and a warm one (the same voice again: its prompt prefix comes from the prefix KV cache);
+  seen) and a warm one (the same voice again: its prompt prefix comes from the prefix KV cache),
+  best of `--rounds` fresh voices;
 - generation frames/s at a ~100-token and a ~2000-token context (decode reads the filled cache only);
 - batch-1 decode as a fraction of the memory-bandwidth bound: weight bytes read per frame (slow
   layers + main head once, fast layers + codebook head once per codebook) / read bandwidth measured
-  here (a large tensor sum), against the measured frames/s;
+  here (a large tensor sum), against the measured frames/s. Decode and bandwidth runs alternate for
+  `--rounds` rounds and each figure is its best round (every round is printed too);
 - memory per cached prefix token (K and V of every slow layer).
 """
 
@@ -103,6 +105,7 @@ def main(argv=None):
     ap.add_argument("--device", default=None)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--frames", type=int, default=32, help="frames per decode-speed run")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating short/long/bandwidth rounds (best of each)")
     ap.add_argument("--short", type=int, default=100, help="short context, tokens")
     ap.add_argument("--long", type=int, default=2000, help="long context, tokens")
     ap.add_argument("--reference-seconds", type=float, default=6.0)
@@ -128,42 +131,64 @@ def main(argv=None):
         "float32": bytes_per_token(lm.args, torch.float32),
     }
 
-    # ---- first audio, cold vs warm voice (a warm-up voice first, so neither pays first-call costs)
+    # ---- first audio, cold vs warm voice. A warm-up voice first runs both paths, so neither pays
+    # first-call costs; then --rounds fresh voices (a new pitch each: never seen), each heard cold
+    # and then warm. Each figure is its best round; every round is printed.
     warmup = engine.encode_reference(voice(2.0, 150.0), 44100, "A warm-up voice.")
     first_audio(engine, warmup, SENTENCE)
-    ref = engine.encode_reference(voice(a.reference_seconds, 180.0), 44100, "A steady voice, six seconds long.")
-    cold = first_audio(engine, ref, SENTENCE)
-    warm = first_audio(engine, ref, "And now a second short sentence.")
-    assert not cold["prefix_cached"] and warm["prefix_cached"]
+    first_audio(engine, warmup, "A second warm-up sentence.")
+    pairs = []
+    for i in range(a.rounds):
+        ref = engine.encode_reference(
+            voice(a.reference_seconds, 180.0 + 7 * i), 44100, "A steady voice, six seconds long."
+        )
+        cold = first_audio(engine, ref, SENTENCE)
+        warm = first_audio(engine, ref, "And now a second short sentence.")
+        assert not cold["prefix_cached"] and warm["prefix_cached"]
+        pairs.append((cold, warm))
+    cold = min((c for c, _ in pairs), key=lambda d: d["prefill_s"])
+    warm = min((w for _, w in pairs), key=lambda d: d["prefill_s"])
     tok, n = lm.tokenizer, lm.args.num_codebooks
+    rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     result["voice"] = {
         "reference_frames": int(ref.codes.shape[1]),
         "prefix_tokens": int(next(reversed(engine.family.prefix_cache.entries.values()))[0][0].shape[1]),
-        "cold": {k: round(v, 4) if isinstance(v, float) else v for k, v in cold.items()},
-        "warm": {k: round(v, 4) if isinstance(v, float) else v for k, v in warm.items()},
+        "rounds": [[round(c["prefill_s"], 3), round(w["prefill_s"], 3)] for c, w in pairs],
+        "cold": rounded(cold),
+        "warm": rounded(warm),
         "warm_prefill_fraction": round(warm["prefill_s"] / cold["prefill_s"], 3),
         "first_audio_saved_s": round(cold["first_audio_s"] - warm["first_audio_s"], 4),
         "prefill_saved_s": round(cold["prefill_s"] - warm["prefill_s"], 4),
     }
 
-    # ---- decode speed at a short and a long context
+    # ---- decode speed at a short and a long context, then against the bandwidth bound. The runs
+    # alternate (short, long, bandwidth) for --rounds rounds and each figure is its best round, so
+    # a neighbour's burst on a shared machine does not land on one side of a ratio only.
     gen = Generator(lm, compile=a.compile)
     gen.head.bias[gen.head.local[tok.im_end_id]] = float("-inf")  # every run goes its full length
     gen.set_sampling(0.7, 0.7, 1.2)
     base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 1000, tok, n)], 1)
+    a.long = min(a.long, lm.args.max_seq_len - a.frames - 8)  # --tiny: a 1,024-token context
     decode_fps(gen, base[:, -a.short :], 8, dev)  # warm-up (compiles with --compile)
-    short = decode_fps(gen, base[:, -a.short :], a.frames, dev)
     if a.compile:
         decode_fps(gen, base[:, -a.long :], 8, dev)  # compiles the long context's span
-    long = decode_fps(gen, base[:, -a.long :], a.frames, dev)
+    rounds = [
+        (
+            decode_fps(gen, base[:, -a.short :], a.frames, dev),
+            decode_fps(gen, base[:, -a.long :], a.frames, dev),
+            read_bandwidth(dev),
+        )
+        for _ in range(a.rounds)
+    ]
+    short = max((r[0] for r in rounds), key=lambda d: d["frames_per_s"])
+    long = max((r[1] for r in rounds), key=lambda d: d["frames_per_s"])
     result["decode"] = {
+        "rounds": [[r[0]["frames_per_s"], r[1]["frames_per_s"], round(r[2] / 1e9, 2)] for r in rounds],
         "short": short,
         "long": long,
         "long_over_short": round(long["frames_per_s"] / short["frames_per_s"], 3),
     }
-
-    # ---- batch-1 decode against the memory-bandwidth bound
-    bw = read_bandwidth(dev)
+    bw = max(r[2] for r in rounds)
     per_frame = bytes_per_frame(gen)
     bound = bw / per_frame
     result["bandwidth"] = {

@@ -107,3 +107,23 @@ def test_float32_rms_norm_is_bitwise_the_formula():
     x = torch.randn(3, 7, 256) * 5
     by_hand = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * norm.weight
     assert torch.equal(norm(x), by_hand)
+
+
+def test_fused_gates_compute_the_same_feed_forward_and_keep_the_state_dict():
+    from fish_speech.models.text2semantic.config import ModelArgs
+    from fish_speech.models.text2semantic.model import FeedForward
+
+    ff = FeedForward(ModelArgs(dim=64, intermediate_size=96, n_head=4, n_local_heads=2, head_dim=16))
+    before = {k: v.clone() for k, v in ff.state_dict().items()}
+    x = torch.randn(2, 3, 64)
+    want = ff(x)
+    split_linears(ff)
+    count = sum(p.numel() for p in ff.parameters())
+    ff.fuse_gates()
+    assert ff.__dict__["gates"].weight.shape == (192, 64)
+    assert sum(p.numel() for p in ff.parameters()) == count  # the fused layer is not a second copy
+    assert ff.w1.weight.data_ptr() == ff.__dict__["gates"].weight.data_ptr()
+    after = ff.state_dict()
+    assert set(after) == set(before) and all(torch.equal(after[k], before[k]) for k in before)
+    for inp in (x, x[:1, :1]):  # the prompt path and the one-row path
+        torch.testing.assert_close(ff(inp), want[: inp.shape[0], : inp.shape[1]], rtol=1e-5, atol=1e-5)

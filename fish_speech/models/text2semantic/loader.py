@@ -22,7 +22,7 @@ from fish_speech.models.skeleton import skeleton
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.detect import FISH_15, S2_PRO, detect_family, read_config
 from fish_speech.models.text2semantic.hf_tokenizer import HFTokenizer
-from fish_speech.models.text2semantic.model import DualARTransformer
+from fish_speech.models.text2semantic.model import DualARTransformer, FeedForward
 from fish_speech.models.text2semantic.omni import omni_args, read_safetensors, shard_files
 from fish_speech.models.text2semantic.split_linear import split_linears, splits
 from fish_speech.models.text2semantic.tokenizer import FishTokenizer
@@ -200,4 +200,9 @@ def place(model: DualARTransformer, dev: torch.device, dtype: torch.dtype) -> Du
     """Move a loaded model to its device and precision (rope tables keep their bf16 rounding); on
     the CPU in float32 its linear layers take the layout that few-row decode steps read fastest."""
     model = model.to(device=dev, dtype=dtype).eval()
-    return split_linears(model) if splits(dev, dtype) else model
+    if splits(dev, dtype):
+        split_linears(model)
+        for m in model.modules():
+            if isinstance(m, FeedForward):
+                m.fuse_gates()
+    return model

@@ -176,7 +176,18 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(args.dim, args.intermediate_size, bias=False)
         self.w2 = nn.Linear(args.intermediate_size, args.dim, bias=False)
 
+    def fuse_gates(self):
+        """Run w1 and w3 as one product (CPU split layout: `split_linear.fuse`). The fused layer is
+        kept outside the module tree, so parameters and state dicts are unchanged."""
+        from fish_speech.models.text2semantic.split_linear import fuse
+
+        self.__dict__["gates"] = fuse(self.w1, self.w3)
+
     def forward(self, x: Tensor) -> Tensor:
+        gates = self.__dict__.get("gates")
+        if gates is not None:
+            a, b = gates(x).chunk(2, dim=-1)
+            return self.w2(F.silu(a) * b)
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 

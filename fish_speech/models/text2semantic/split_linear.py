@@ -42,6 +42,16 @@ class SplitLinear(nn.Linear):
         self.weight = nn.Parameter(weight.detach().t().contiguous().t(), requires_grad=False)
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
         self.blocks = blocks_for(k)
+        self._blocked = self.weight.t().view(self.blocks, k // self.blocks, n)
+
+    def blocked(self) -> Tensor:
+        """The storage as [G, K/G, N] (a view, kept while `weight` keeps its storage)."""
+        k, n, g = self.in_features, self.out_features, self.blocks
+        if torch.compiler.is_compiling():  # a graph holds the view itself (and cannot read pointers)
+            return self.weight.t().view(g, k // g, n)
+        if self._blocked.data_ptr() != self.weight.data_ptr():  # moved or replaced since
+            self._blocked = self.weight.t().view(g, k // g, n)
+        return self._blocked
 
     def forward(self, x: Tensor) -> Tensor:
         k, n, g = self.in_features, self.out_features, self.blocks
@@ -50,9 +60,22 @@ class SplitLinear(nn.Linear):
             if ONEDNN:
                 return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
             return F.linear(x, self.weight, self.bias)
-        parts = x.reshape(rows, g, k // g).transpose(0, 1)  # [G, M, K/G]
-        y = torch.bmm(parts, self.weight.t().view(g, k // g, n)).sum(0).view(*x.shape[:-1], n)
+        # [G, M, K/G] pieces of the rows (one row: a plain view)
+        parts = x.view(g, 1, k // g) if rows == 1 and x.is_contiguous() else x.reshape(rows, g, k // g).transpose(0, 1)
+        y = torch.bmm(parts, self.blocked()).sum(0).view(*x.shape[:-1], n)
         return y if self.bias is None else y + self.bias
+
+
+def fuse(first: SplitLinear, second: SplitLinear) -> SplitLinear:
+    """One SplitLinear computing [first(x), second(x)] (same input, no biases): a single blocked
+    product over twice the columns. Both layers' weights become views into its storage, so they
+    (and state dicts) still work and no memory is added."""
+    assert first.bias is None and second.bias is None and first.in_features == second.in_features
+    n1 = first.out_features
+    both = SplitLinear(torch.cat([first.weight, second.weight]))
+    first.weight = nn.Parameter(both.weight[:n1], requires_grad=False)
+    second.weight = nn.Parameter(both.weight[n1:], requires_grad=False)
+    return both
 
 
 def splits(device: torch.device, dtype: torch.dtype) -> bool:
