@@ -61,7 +61,13 @@ class Settings:
     )
     device: str | None = _env("DEVICE", None, "path", "cuda, cuda:1, mps or cpu; default: the best available", "model")
     half: bool = _env("HALF", False, "bool", "float16 instead of bfloat16 on GPU", "model")
-    compile: bool = _env("COMPILE", False, "bool", "torch.compile the decode step (slow start, faster steps)", "model")
+    compile: bool = _env(
+        "COMPILE",
+        False,
+        "bool",
+        "torch.compile the decode step (CUDA: slow start, faster steps; on the CPU eager decode is faster)",
+        "model",
+    )
     max_batch: int = _env(
         "MAX_BATCH", 1, "int", "tts requests decoded together per step (1 = one at a time)", "model", 1
     )
