@@ -6,7 +6,8 @@ On the 1.5-size random-weight model (written in the official layout to a tempora
 real-size codec, prints one JSON object:
 - first-audio and prefill time of a short sentence with a cold voice (a 6-second reference never
   seen) and a warm one (the same voice again: its prompt prefix comes from the prefix KV cache),
-  best of `--rounds` fresh voices;
+  best of `--rounds` fresh voices; and the slow model's prompt pass alone (without the first
+  frame's fast-transformer steps, which no prefix cache removes), whole prompt vs after the prefix;
 - generation frames/s at a ~100-token and a ~2000-token context (decode reads the filled cache only);
 - batch-1 decode as a fraction of the memory-bandwidth bound: weight bytes read per frame (slow
   layers + main head once, fast layers + codebook head once per codebook) / read bandwidth measured
@@ -34,8 +35,8 @@ import torch
 from fish_speech.engine.tts import TTSEngine
 from fish_speech.engine.types import Sampling, TTSRequest
 from fish_speech.models.text2semantic.generate import Generator
-from fish_speech.models.text2semantic.prefix import bytes_per_token
-from fish_speech.models.text2semantic.prompt import chunk_prompt, system_prompt
+from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, bytes_per_token, prefill
+from fish_speech.models.text2semantic.prompt import chunk_prompt, reference_prompt, system_prompt
 from fish_speech.testing.checkpoints import write_checkpoints
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
@@ -65,6 +66,20 @@ def first_audio(engine: TTSEngine, reference, text: str) -> dict:
     segments = list(engine.synthesize(request))
     t = segments[-1].timings
     return {k: t[k] for k in ("first_audio_s", "prefill_s", "prefix_cached")}
+
+
+def prompt_pass(gen: Generator, prompt: torch.Tensor, prefix: int, store: PrefixCache) -> Prefill:
+    """Time the slow model's pass over `prompt` alone (no fast steps): all of it on a store miss,
+    the columns after a cached `prefix` on a hit."""
+    model, record = gen.model, Prefill()
+    model.use_caches(gen.caches)
+
+    def slow_only(inp, input_pos, full, span):
+        return model.forward_slow(inp, input_pos, full, gen.head.linear, None, span)[0]
+
+    with torch.inference_mode():
+        prefill(model, prompt, prefix, store, slow_only, record=record)
+    return record
 
 
 def decode_fps(gen: Generator, prompt: torch.Tensor, frames: int, device) -> dict:
@@ -161,10 +176,30 @@ def main(argv=None):
         "prefill_saved_s": round(cold["prefill_s"] - warm["prefill_s"], 4),
     }
 
+    # ---- the prompt pass alone (slow model, no first-frame fast steps): whole prompt vs after the prefix
+    gen = Generator(lm, compile=a.compile)
+    passes = []
+    for i in range(a.rounds + 1):  # round 0 warms both paths up
+        codes = engine.encode_reference(voice(a.reference_seconds, 300.0 + 7 * i), 44100, "A steady voice.").codes
+        head = torch.cat([system_prompt(tok, n), reference_prompt("A steady voice.", codes, tok, n)], 1)
+        prompt = torch.cat([head, chunk_prompt("And now a second short sentence.", tok, n)], 1)
+        store = PrefixCache(1 << 30)
+        cold_pass = prompt_pass(gen, prompt, head.shape[1], store)
+        warm_pass = prompt_pass(gen, prompt, head.shape[1], store)
+        passes.append((cold_pass.seconds, warm_pass.seconds, prompt.shape[1] - head.shape[1], prompt.shape[1]))
+    passes = passes[1:]
+    best_cold, best_warm = min(p[0] for p in passes), min(p[1] for p in passes)
+    result["prompt_pass"] = {
+        "columns": {"warm": passes[0][2], "cold": passes[0][3]},
+        "rounds": [[round(c, 3), round(w, 3)] for c, w, _, _ in passes],
+        "cold_s": round(best_cold, 4),
+        "warm_s": round(best_warm, 4),
+        "warm_fraction": round(best_warm / best_cold, 3),
+    }
+
     # ---- decode speed at a short and a long context, then against the bandwidth bound. The runs
     # alternate (short, long, bandwidth) for --rounds rounds and each figure is its best round, so
     # a neighbour's burst on a shared machine does not land on one side of a ratio only.
-    gen = Generator(lm, compile=a.compile)
     gen.head.bias[gen.head.local[tok.im_end_id]] = float("-inf")  # every run goes its full length
     gen.set_sampling(0.7, 0.7, 1.2)
     base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 1000, tok, n)], 1)

@@ -199,10 +199,9 @@ def load_dual_ar(
 def place(model: DualARTransformer, dev: torch.device, dtype: torch.dtype) -> DualARTransformer:
     """Move a loaded model to its device and precision (rope tables keep their bf16 rounding); on
     the CPU in float32 its linear layers take the layout that few-row decode steps read fastest."""
-    model = model.to(device=dev, dtype=dtype).eval()
-    if splits(dev, dtype):
-        split_linears(model)
+    if splits(dev, dtype):  # before the move: one copy per weight does layout and precision
         for m in model.modules():
             if isinstance(m, FeedForward):
-                m.fuse_gates()
-    return model
+                m.fuse_gates(dtype)
+        split_linears(model, dtype)
+    return model.to(device=dev, dtype=dtype).eval()

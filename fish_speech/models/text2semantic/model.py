@@ -174,12 +174,14 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(args.dim, args.intermediate_size, bias=False)
         self.w2 = nn.Linear(args.intermediate_size, args.dim, bias=False)
 
-    def fuse_gates(self):
-        """Run w1 and w3 as one product (CPU split layout: `split_linear.fuse`). The fused layer is
-        kept outside the module tree, so parameters and state dicts are unchanged."""
+    def fuse_gates(self, dtype: torch.dtype | None = None):
+        """Run w1 and w3 as one product (CPU split layout: `split_linear.fuse`; w1 and w3 become views
+        of its storage). The fused layer is kept outside the module tree, so parameters and state
+        dicts are unchanged."""
         from fish_speech.models.text2semantic.split_linear import fuse
 
-        self.__dict__["gates"] = fuse(self.w1, self.w3)
+        gates, self.w1, self.w3 = fuse(self.w1, self.w3, dtype)
+        self.__dict__["gates"] = gates
 
     def forward(self, x: Tensor) -> Tensor:
         gates = self.__dict__.get("gates")

@@ -32,15 +32,26 @@ def blocks_for(k: int) -> int:
     return g
 
 
+def transposed_storage(k: int, n: int, dtype: torch.dtype, device) -> Tensor:
+    return torch.empty(k, n, dtype=dtype, device=device)
+
+
 class SplitLinear(nn.Linear):
     """An `nn.Linear` whose weight is stored transposed; few-row inputs use the blocked product."""
 
-    def __init__(self, weight: Tensor, bias: Tensor | None = None):
+    def __init__(self, weight: Tensor, bias: Tensor | None = None, dtype: torch.dtype | None = None):
+        """`weight` [N, K] in any layout and precision: copied once into transposed storage in
+        `dtype` (default: its own), or adopted as is when it already is that storage (or a column
+        slice of one: `fuse`)."""
         n, k = weight.shape
+        dtype = dtype or weight.dtype
         with torch.device("meta"):  # the parameters are adopted below: no throw-away allocation
             super().__init__(k, n, bias=bias is not None)
-        self.weight = nn.Parameter(weight.detach().t().contiguous().t(), requires_grad=False)
-        self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
+        weight = weight.detach()
+        if not (weight.stride(0) == 1 and weight.dtype == dtype):  # not yet rows of a [K, N'] storage
+            weight = transposed_storage(k, n, dtype, weight.device).copy_(weight.t()).t()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias.detach().to(dtype), requires_grad=False)
         self.blocks = blocks_for(k)
         self._blocked = self.weight.t().view(self.blocks, k // self.blocks, n)
 
@@ -66,16 +77,19 @@ class SplitLinear(nn.Linear):
         return y if self.bias is None else y + self.bias
 
 
-def fuse(first: SplitLinear, second: SplitLinear) -> SplitLinear:
+def fuse(first: nn.Linear, second: nn.Linear, dtype: torch.dtype | None = None) -> tuple[SplitLinear, ...]:
     """One SplitLinear computing [first(x), second(x)] (same input, no biases): a single blocked
-    product over twice the columns. Both layers' weights become views into its storage, so they
-    (and state dicts) still work and no memory is added."""
+    product over both layers' columns. Both weights are copied once, in `dtype`, into its storage
+    and the two layers become `SplitLinear` views of it: returns (fused, first, second). State
+    dicts keep w1/w3 and no memory is added."""
     assert first.bias is None and second.bias is None and first.in_features == second.in_features
-    n1 = first.out_features
-    both = SplitLinear(torch.cat([first.weight, second.weight]))
-    first.weight = nn.Parameter(both.weight[:n1], requires_grad=False)
-    second.weight = nn.Parameter(both.weight[n1:], requires_grad=False)
-    return both
+    k, n1, n2 = first.in_features, first.out_features, second.out_features
+    dtype = dtype or first.weight.dtype
+    storage = transposed_storage(k, n1 + n2, dtype, first.weight.device)
+    storage[:, :n1].copy_(first.weight.detach().t())
+    storage[:, n1:].copy_(second.weight.detach().t())
+    both = storage.t()
+    return SplitLinear(both), SplitLinear(both[:n1]), SplitLinear(both[n1:])
 
 
 def splits(device: torch.device, dtype: torch.dtype) -> bool:
@@ -94,11 +108,12 @@ def linear_of(weight: Tensor, bias: Tensor | None = None) -> nn.Module:
     return lin
 
 
-def split_linears(module: nn.Module) -> nn.Module:
-    """Replace every `nn.Linear` under `module` by a `SplitLinear` (in place); returns `module`."""
+def split_linears(module: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:
+    """Replace every `nn.Linear` under `module` by a `SplitLinear` in `dtype` (in place: one copy per
+    weight, the precision change included); returns `module`."""
     for name, child in module.named_children():
         if isinstance(child, nn.Linear) and not isinstance(child, SplitLinear):
-            setattr(module, name, SplitLinear(child.weight, child.bias))
+            setattr(module, name, SplitLinear(child.weight, child.bias, dtype))
         else:
-            split_linears(child)
+            split_linears(child, dtype)
     return module
