@@ -103,9 +103,9 @@ class KVCache(nn.Module):
             if slot is None
             else (self.k_cache[slot : slot + 1], self.v_cache[slot : slot + 1])
         )
-        if input_pos.dim() == 1:
-            kc.index_copy_(2, input_pos, k)
-            vc.index_copy_(2, input_pos, v)
+        if input_pos.dim() == 1 or k.shape[0] == 1:  # one position list for every row (a lone row's own)
+            kc.index_copy_(2, input_pos.view(-1), k)
+            vc.index_copy_(2, input_pos.view(-1), v)
         else:  # rows sit at different positions: row b writes at input_pos[b]
             rows = torch.arange(k.shape[0], device=k.device).unsqueeze(1)
             kc[rows, :, input_pos] = k.transpose(1, 2)
@@ -142,11 +142,15 @@ class Attention(nn.Module):
         the first L' cache keys (the filled part, rounded up; see `key_span`)."""
         b, s, _ = x.shape
         q_w, kv_w = self.n_head * self.head_dim, self.n_kv * self.head_dim
-        q, k, v = self.wqkv(x).split([q_w, kv_w, kv_w], dim=-1)
-        q, k = q.view(b, s, self.n_head, self.head_dim), k.view(b, s, self.n_kv, self.head_dim)
+        qkv = self.wqkv(x)
         if self.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = apply_rope(q, rope), apply_rope(k, rope)
+            q, k, v = qkv.split([q_w, kv_w, kv_w], dim=-1)
+            q, k = q.view(b, s, self.n_head, self.head_dim), k.view(b, s, self.n_kv, self.head_dim)
+            q, k = apply_rope(self.q_norm(q), rope), apply_rope(self.k_norm(k), rope)
+        else:  # query and key heads side by side: one rotation for both
+            qk = apply_rope(qkv[..., : q_w + kv_w].view(b, s, self.n_head + self.n_kv, self.head_dim), rope)
+            q, k = qk.split([self.n_head, self.n_kv], dim=2)
+            v = qkv[..., q_w + kv_w :]
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         if self.kv_cache is not None and input_pos is not None:
             k_all, v_all = self.kv_cache.update(input_pos, k, v, slot)
