@@ -22,5 +22,5 @@ def test_bench_prefix_runs_on_tiny_checkpoints():
     assert 0 < passes["columns"]["warm"] < passes["columns"]["cold"] and passes["cold_s"] > 0
     decode = result["decode"]
     assert decode["short"]["frames"] == decode["long"]["frames"] == 8
-    assert decode["long"]["context_tokens"] < 1024 < 2000  # clamped to the tiny model's context
+    assert decode["long"]["context_tokens"] < 1024  # asked for 2,000, clamped to the tiny model's context
     assert result["bandwidth"]["weight_bytes_per_frame"] > 0 and result["bandwidth"]["fraction_of_bound"] > 0

@@ -105,6 +105,33 @@ def child_env(**extra) -> dict:
     return env
 
 
+def fake_hub(tmp_path: Path, folder: Path, *files: Path) -> Path:
+    """A stand-in `huggingface_hub` (returns the folder to put on PYTHONPATH): its snapshot_download
+    copies `folder` (and `files`) into local_dir and logs the repository and whether a token came."""
+    hub = tmp_path / "fakehub" / "huggingface_hub"
+    hub.mkdir(parents=True)
+    copies = "".join(f"    shutil.copy({str(f)!r}, local_dir)\n" for f in files)
+    (hub / "__init__.py").write_text(
+        "import shutil, sys\n"
+        "def snapshot_download(repo_id, local_dir, **kw):\n"
+        f"    shutil.copytree({str(folder)!r}, local_dir, dirs_exist_ok=True)\n"
+        + copies
+        + "    print('fake download of', repo_id, 'token' if kw.get('token') else 'no token', file=sys.stderr)\n"
+    )
+    return hub.parent
+
+
+def echoing_python(tmp_path: Path) -> Path:
+    """A stand-in python for entrypoint.sh: scripts run for real, the handler's command line
+    (`python -u ...`) is echoed as `HANDLER ...` instead of starting a worker."""
+    python = tmp_path / "python"
+    python.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo "HANDLER $*"; exit 0; fi\nexec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    return python
+
+
 def start_listening(cmd, env: dict, cwd: Path, log: Path, attempts: int = 3) -> tuple[subprocess.Popen, int]:
     """Start `cmd(port)` on a free port and wait until it listens; a new port if another process
     took the chosen one first (the server then exits before listening)."""

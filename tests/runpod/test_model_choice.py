@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from runpod_testkit import ROOT, child_env
+from runpod_testkit import ROOT, child_env, echoing_python, fake_hub
 
 from fish_speech.catalog import CHECKPOINTS, plan
 from fish_speech.settings import Settings, SettingsError
@@ -57,27 +56,13 @@ def test_memory_and_licences_are_stated_per_family():
         Settings.from_env({"MODEL": "s3-ultra"})
 
 
-def _fake_hub(tmp_path: Path, source: Path) -> Path:
-    """A stand-in huggingface_hub whose snapshot_download copies `source` and logs its arguments."""
-    hub = tmp_path / "fakehub" / "huggingface_hub"
-    hub.mkdir(parents=True)
-    (hub / "__init__.py").write_text(
-        "import shutil, sys\n"
-        "def snapshot_download(repo_id, local_dir, **kw):\n"
-        f"    shutil.copytree({str(source)!r}, local_dir, dirs_exist_ok=True)\n"
-        "    print('fake download of', repo_id, 'token' if kw.get('token') else 'no token', file=sys.stderr)\n"
-    )
-    return hub.parent
-
-
 def _entrypoint(tmp_path, env, timeout=120):
-    # a stand-in python: the catalog runs for real, the handler's command line is echoed
-    python = tmp_path / "python"
-    python.write_text(
-        f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo "HANDLER $*"; exit 0; fi\nexec {sys.executable} "$@"\n'
-    )
-    python.chmod(0o755)
-    env = {k: v for k, v in child_env(**env, PYTHON=python).items() if k not in ("DECODER_CHECKPOINT_PATH",)}
+    # the catalog runs for real, the handler's command line is echoed
+    env = {
+        k: v
+        for k, v in child_env(**env, PYTHON=echoing_python(tmp_path)).items()
+        if k not in ("DECODER_CHECKPOINT_PATH",)
+    }
     env.pop("LLAMA_CHECKPOINT_PATH", None)
     # the entrypoint keeps checkpoints beside itself: run a copy of it in a scratch tree
     shutil.copy(ROOT / "entrypoint.sh", tmp_path / "entrypoint.sh")
@@ -87,7 +72,7 @@ def _entrypoint(tmp_path, env, timeout=120):
 
 
 def test_entrypoint_downloads_the_model_named_by_model(tiny_family_dir, tmp_path):
-    hub = _fake_hub(tmp_path, tiny_family_dir("s2-pro"))
+    hub = fake_hub(tmp_path, tiny_family_dir("s2-pro"))
     result = _entrypoint(
         tmp_path, {"MODEL": "s2-pro", "PYTHONPATH": hub, "HF_TOKEN": "hf_x", "DOWNLOAD_CHECKPOINTS": "true"}
     )

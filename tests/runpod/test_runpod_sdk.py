@@ -19,6 +19,8 @@ from runpod_testkit import (
     audio_bytes,
     child_env,
     decode,
+    echoing_python,
+    fake_hub,
     load_module,
     start,
     start_listening,
@@ -298,29 +300,15 @@ def test_entrypoint_without_checkpoints_fails_clearly(tmp_path):
 
 def test_entrypoint_downloads_missing_checkpoints_when_allowed(tiny_checkpoints, tmp_path):
     llama, codec = tiny_checkpoints
-    # a stand-in huggingface_hub whose snapshot_download copies the tiny checkpoints
-    hub = tmp_path / "fakehub" / "huggingface_hub"
-    hub.mkdir(parents=True)
-    (hub / "__init__.py").write_text(
-        "import shutil, sys\n"
-        "def snapshot_download(repo_id, local_dir):\n"
-        f"    shutil.copytree({str(llama)!r}, local_dir, dirs_exist_ok=True)\n"
-        f"    shutil.copy({str(codec)!r}, local_dir)\n"
-        "    print('fake download of', repo_id, file=sys.stderr)\n"
-    )
-    # a stand-in python: the download snippet runs for real, the handler's command line is echoed
-    python = tmp_path / "python"
-    python.write_text(
-        f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo "HANDLER $*"; exit 0; fi\nexec {sys.executable} "$@"\n'
-    )
-    python.chmod(0o755)
+    hub = fake_hub(tmp_path, llama, codec)  # its download copies the tiny checkpoints
+    python = echoing_python(tmp_path)  # the download snippet runs for real, the handler is echoed
     target = tmp_path / "ckpt"
     env = child_env(
         MODE="tts",
         LLAMA_CHECKPOINT_PATH=target,
         DOWNLOAD_CHECKPOINTS="true",
         PYTHON=python,
-        PYTHONPATH=hub.parent,
+        PYTHONPATH=hub,
         HF_REPO="someone/some-model",
     )
     env.pop("DECODER_CHECKPOINT_PATH", None)

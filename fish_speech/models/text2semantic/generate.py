@@ -43,12 +43,13 @@ class MainHead:
     def __init__(self, model, allowed: Tensor):
         w = model.output_weight()
         self.ids = allowed.to(w.device)
-        self.weight = torch.cat([w[self.ids], torch.zeros_like(w[:1])])  # [K+1, D]
+        # [K+1, D]; the decode step calls `linear` (split_linear.py's layout on the CPU), and `weight` is its view
+        self.linear = linear_of(torch.cat([w[self.ids], torch.zeros_like(w[:1])]))
+        self.weight = self.linear.weight
         self.local = torch.full((w.shape[0],), len(allowed), dtype=torch.long, device=w.device)
         self.local[self.ids] = torch.arange(len(allowed), device=w.device)
         self.bias = torch.zeros(len(allowed) + 1, dtype=w.dtype, device=w.device)
         self.bias[-1] = float("-inf")
-        self.linear = linear_of(self.weight)  # what the decode step calls (split_linear.py on the CPU)
 
 
 def sampling_tables(lm: LanguageModel) -> tuple[MainHead, Tensor]:

@@ -32,10 +32,6 @@ def blocks_for(k: int) -> int:
     return g
 
 
-def transposed_storage(k: int, n: int, dtype: torch.dtype, device) -> Tensor:
-    return torch.empty(k, n, dtype=dtype, device=device)
-
-
 class SplitLinear(nn.Linear):
     """An `nn.Linear` whose weight is stored transposed; few-row inputs use the blocked product."""
 
@@ -49,20 +45,10 @@ class SplitLinear(nn.Linear):
             super().__init__(k, n, bias=bias is not None)
         weight = weight.detach()
         if not (weight.stride(0) == 1 and weight.dtype == dtype):  # not yet rows of a [K, N'] storage
-            weight = transposed_storage(k, n, dtype, weight.device).copy_(weight.t()).t()
+            weight = torch.empty(k, n, dtype=dtype, device=weight.device).copy_(weight.t()).t()
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = None if bias is None else nn.Parameter(bias.detach().to(dtype), requires_grad=False)
         self.blocks = blocks_for(k)
-        self._blocked = self.weight.t().view(self.blocks, k // self.blocks, n)
-
-    def blocked(self) -> Tensor:
-        """The storage as [G, K/G, N] (a view, kept while `weight` keeps its storage)."""
-        k, n, g = self.in_features, self.out_features, self.blocks
-        if torch.compiler.is_compiling():  # a graph holds the view itself (and cannot read pointers)
-            return self.weight.t().view(g, k // g, n)
-        if self._blocked.data_ptr() != self.weight.data_ptr():  # moved or replaced since
-            self._blocked = self.weight.t().view(g, k // g, n)
-        return self._blocked
 
     def forward(self, x: Tensor) -> Tensor:
         k, n, g = self.in_features, self.out_features, self.blocks
@@ -73,7 +59,7 @@ class SplitLinear(nn.Linear):
             return F.linear(x, self.weight, self.bias)
         # [G, M, K/G] pieces of the rows (one row: a plain view)
         parts = x.view(g, 1, k // g) if rows == 1 and x.is_contiguous() else x.reshape(rows, g, k // g).transpose(0, 1)
-        y = torch.bmm(parts, self.blocked()).sum(0).view(*x.shape[:-1], n)
+        y = torch.bmm(parts, self.weight.t().view(g, k // g, n)).sum(0).view(*x.shape[:-1], n)
         return y if self.bias is None else y + self.bias
 
 
@@ -85,7 +71,7 @@ def fuse(first: nn.Linear, second: nn.Linear, dtype: torch.dtype | None = None) 
     assert first.bias is None and second.bias is None and first.in_features == second.in_features
     k, n1, n2 = first.in_features, first.out_features, second.out_features
     dtype = dtype or first.weight.dtype
-    storage = transposed_storage(k, n1 + n2, dtype, first.weight.device)
+    storage = torch.empty(k, n1 + n2, dtype=dtype, device=first.weight.device)
     storage[:, :n1].copy_(first.weight.detach().t())
     storage[:, n1:].copy_(second.weight.detach().t())
     both = storage.t()
