@@ -65,7 +65,7 @@ class Settings:
         "COMPILE",
         False,
         "bool",
-        "torch.compile the decode step (CUDA: slow start, faster steps; on the CPU eager decode is faster)",
+        "torch.compile the decode step: faster steps after a slow first start (CUDA graphs on GPU)",
         "model",
     )
     max_batch: int = _env(

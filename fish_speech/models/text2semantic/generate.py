@@ -10,7 +10,6 @@ we don't copy that).
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Iterator
 
 import torch
@@ -23,8 +22,6 @@ from fish_speech.models.text2semantic.model import key_span
 from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, prefill
 from fish_speech.models.text2semantic.sampling import sample, seed_everything
 from fish_speech.models.text2semantic.split_linear import linear_of
-
-log = logging.getLogger(__name__)
 
 WINDOW = 16  # repetition-penalty history, in frames
 VALID_CODES = 1000  # the codec's FSQ has 8*5*5*5 ids; the LM could name 1024
@@ -118,15 +115,13 @@ def compile_step(fn, device: torch.device):
     """torch.compile a decode step: CUDA graphs on GPU (`reduce-overhead`). Knobs and biases are
     tensor arguments, so changing them never recompiles; the key span is a plain int and static
     (`dynamic=False`): one graph per span (`model.key_span`: a handful), never one per position."""
-    if device.type == "cuda":
-        import torch._inductor.config as inductor
+    import torch._dynamo.config as dynamo
+    import torch._inductor.config as inductor
 
+    inductor.fx_graph_cache = True  # later starts reuse the compiled kernels (minutes on a CPU)
+    if device.type == "cuda":
         inductor.coordinate_descent_tuning = True
         inductor.triton.unique_kernel_names = True
-        inductor.fx_graph_cache = True  # later starts reuse the compiled kernels
-    else:  # measured on the 1.5-size model, 2 cores: 4.0 frames/s eager, 1.3 compiled (README)
-        log.warning("torch.compile on the CPU: decode steps are slower than eager here; compile is for CUDA")
-    import torch._dynamo.config as dynamo
 
     # one graph per span: up to 8 for a 32,768-slot cache (S2-Pro), 6 for 8,192; keep room above that
     dynamo.recompile_limit = max(dynamo.recompile_limit, 16)

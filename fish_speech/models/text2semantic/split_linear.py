@@ -51,16 +51,37 @@ class SplitLinear(nn.Linear):
         self.blocks = blocks_for(k)
 
     def forward(self, x: Tensor) -> Tensor:
-        k, n, g = self.in_features, self.out_features, self.blocks
-        rows = x.numel() // k
-        if rows > FEW_ROWS or g == 1:
+        rows = x.numel() // self.in_features
+        if rows > FEW_ROWS or self.blocks == 1:
             if ONEDNN:
                 return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
             return F.linear(x, self.weight, self.bias)
-        # [G, M, K/G] pieces of the rows (one row: a plain view)
-        parts = x.view(g, 1, k // g) if rows == 1 and x.is_contiguous() else x.reshape(rows, g, k // g).transpose(0, 1)
-        y = torch.bmm(parts, self.weight.t().view(g, k // g, n)).sum(0).view(*x.shape[:-1], n)
+        partials = block_partials if torch.compiler.is_compiling() else block_partials_eager
+        y = partials(x, self.weight.t(), self.blocks).sum(0).view(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias
+
+
+def block_partials_eager(x: Tensor, storage: Tensor, blocks: int) -> Tensor:
+    """The G partial products [G, M, N] of x [..., K] (M rows) by `storage` [K, N] cut into G =
+    `blocks` row blocks: one `bmm`; their sum over G is the product."""
+    k, n = storage.shape
+    g, rows = blocks, x.numel() // k
+    # [G, M, K/G] pieces of the rows (one row: a plain view)
+    parts = x.view(g, 1, k // g) if rows == 1 and x.is_contiguous() else x.reshape(rows, g, k // g).transpose(0, 1)
+    return torch.bmm(parts, storage.view(g, k // g, n))
+
+
+# Under torch.compile the bmm is one opaque operator (the sum stays in the graph, fused into what
+# reads it): left to itself, inductor runs these products about 1.7x slower than this kernel
+# (measured on 12 slow layers of the 1.5-size model). Eager calls skip the custom-op dispatch.
+@torch.library.custom_op("fish_speech::block_partials", mutates_args=())
+def block_partials(x: Tensor, storage: Tensor, blocks: int) -> Tensor:
+    return block_partials_eager(x, storage, blocks)
+
+
+@block_partials.register_fake
+def _(x: Tensor, storage: Tensor, blocks: int) -> Tensor:
+    return x.new_empty(blocks, x.numel() // storage.shape[0], storage.shape[1])
 
 
 def fuse(first: nn.Linear, second: nn.Linear, dtype: torch.dtype | None = None) -> tuple[SplitLinear, ...]:
