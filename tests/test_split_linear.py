@@ -118,3 +118,21 @@ def test_fused_gates_compute_the_same_feed_forward_and_keep_the_state_dict():
     assert set(after) == set(before) and all(torch.equal(after[k], before[k]) for k in before)
     for inp in (x, x[:1, :1]):  # the prompt path and the one-row path
         torch.testing.assert_close(ff(inp), want[: inp.shape[0], : inp.shape[1]], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("bias", [False, True])
+def test_compiled_products_equal_eager_and_keep_the_blocked_kernel(bias):
+    """Under torch.compile few rows run the blocked bmm as one opaque op (inductor would otherwise
+    rewrite it into its own, slower loop) and prompts run a product inductor can lower."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    lin = SplitLinear(torch.randn(48, 64), torch.randn(48) if bias else None)
+    seen = CompileCounterWithBackend("inductor")
+    compiled = torch.compile(lambda x: lin(x), backend=seen, fullgraph=True)
+    with torch.inference_mode():
+        for rows in (1, 3, FEW_ROWS + 4):
+            x = torch.randn(rows, 1, 64)
+            torch.testing.assert_close(compiled(x), lin(x), rtol=1e-5, atol=1e-5)
+    few = [g for g in seen.graphs if any("block_partials" in str(n.target) for n in g.graph.nodes)]
+    assert len(seen.graphs) == 3 and len(few) == 2

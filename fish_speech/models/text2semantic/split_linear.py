@@ -53,7 +53,7 @@ class SplitLinear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         rows = x.numel() // self.in_features
         if rows > FEW_ROWS or self.blocks == 1:
-            if ONEDNN:
+            if ONEDNN and not torch.compiler.is_compiling():  # inductor cannot lower this op here
                 return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
             return F.linear(x, self.weight, self.bias)
         partials = block_partials if torch.compiler.is_compiling() else block_partials_eager
