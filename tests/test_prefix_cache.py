@@ -58,6 +58,25 @@ def test_cached_prefix_gives_the_uncached_codes(lm, temperature, seed):
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(run, plain))
 
 
+def test_the_prefix_is_everything_before_the_text(lm):
+    """The cached head runs up to the first column that depends on the text: two texts for one voice
+    share exactly that many prompt columns (the turn opening before the text included)."""
+
+    class Recording(Generator):
+        def generate(self, prompt, max_new_tokens=0, sync_every=8, prefix=0):
+            self.calls.append((prompt, prefix))
+            return super().generate(prompt, max_new_tokens, sync_every, prefix)
+
+    gen = Recording(lm, prefix_cache=PrefixCache(BUDGET))
+    gen.calls = []
+    for text in ("Alpha one.", "Zulu two."):
+        list(generate_long(gen, text, _refs(lm), max_new_tokens=2))
+    (a, head_a), (b, head_b) = gen.calls
+    differ = (a[:, : b.shape[1]] != b[:, : a.shape[1]]).any(0).nonzero()
+    assert head_a == head_b == int(differ[0, 0])
+    assert gen.last_prefill.cached
+
+
 def test_another_voice_misses(tiny_lm):
     store = PrefixCache(BUDGET)
     gen = Generator(tiny_lm, prefix_cache=store)

@@ -17,7 +17,13 @@ import torch
 from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.detect import FISH_15
 from fish_speech.models.text2semantic.generate import WAIT, Generator
-from fish_speech.models.text2semantic.prompt import chunk_prompt, reference_prompt, select_context, system_prompt
+from fish_speech.models.text2semantic.prompt import (
+    chunk_prompt,
+    prefix_columns,
+    reference_prompt,
+    select_context,
+    system_prompt,
+)
 from fish_speech.text.split import split_text
 
 MAX_LENGTH = 4096  # the inference engine's context budget base (the CLI used 2048 upstream)
@@ -60,7 +66,7 @@ def generate_long(
     tok, n = lm.tokenizer, lm.args.num_codebooks
     max_length = min(max_length, lm.args.max_seq_len)
     prompts = [system_prompt(tok, n)] + [reference_prompt(t, c, tok, n) for t, c in references]
-    head = sum(p.shape[1] for p in prompts)  # the voice's prefix: nothing before it depends on the text
+    head = prefix_columns(prompts, tok)  # the voice's prefix: nothing in it depends on the text
     budget = max_length - min(1024, max_length // 4) - head
     history: list[torch.Tensor] = []
     for index, chunk in enumerate(split_chunks(text, chunk_length)):

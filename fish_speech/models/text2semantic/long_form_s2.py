@@ -8,8 +8,9 @@ nothing is trimmed). S1-mini: the whole text is one generation.
 Blocks carry the codes as the codec reads them: residual rows (1..N-1) clamped to 1023, as the
 codec does upstream (S2 draws them over 4096 fast logits); the conversation keeps the raw frames.
 A prompt longer than the context minus a generation reserve is an error, as upstream.
-The prefix a generator may serve from its prefix cache: S2's system message (it holds the
-references), S1's `<|interleave|>` + reference turns.
+The prefix a generator may serve from its prefix cache, everything before the first text-dependent
+token: S2's system message (it holds the references) and the first user turn's `<|im_start|>user\n`,
+S1's `<|interleave|>` + reference turns + the speaker tag.
 """
 
 from __future__ import annotations
@@ -79,16 +80,18 @@ def generate_long_new(
         raise FishError(400, "text", "nothing to speak: the text is empty")
     if lm.family != S2_PRO:
         parts = s1_parts(text, refs)  # ends with the speaker tag and the text; parts are tokenized alone
-        head = encode_parts(parts[:-2], tok, n, c).shape[1]
+        head = encode_parts(parts[:-1], tok, n, c).shape[1]  # the prefix: everything before the text
         prompt = encode_parts(parts, tok, n, c)
         yield from _run(generator, prompt, 0, text, max_new_tokens, sync_every, [], head)
         return
     conversation = [encode_parts(s2_system_parts(refs), tok, n, c)]
     header = encode_parts(s2_assistant_parts(), tok, n, c)
+    # the prefix: the system message and the first user turn's opening (parts are tokenized alone)
+    head = conversation[0].shape[1] + encode_parts(s2_user_parts("")[:1], tok, n, c).shape[1]
     for index, batch in enumerate(s2_batches(text, chunk_length)):
         user = encode_parts(s2_user_parts(batch), tok, n, c)
         frames: list[torch.Tensor] = []
         prompt = torch.cat(conversation + [user, header], dim=1)
-        yield from _run(generator, prompt, index, batch, max_new_tokens, sync_every, frames, conversation[0].shape[1])
+        yield from _run(generator, prompt, index, batch, max_new_tokens, sync_every, frames, head)
         generated = torch.cat(frames, dim=1) if frames else torch.zeros(n + 1, 0, dtype=torch.int32)
         conversation += [user, encode_parts(s2_assistant_parts(generated[1:].numpy()), tok, n, c)]

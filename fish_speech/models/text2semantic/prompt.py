@@ -70,6 +70,13 @@ def chunk_prompt(text: str, tokenizer: FishTokenizer, num_codebooks: int) -> tor
     return encode_messages(msgs, tokenizer, num_codebooks)
 
 
+def prefix_columns(head: list[torch.Tensor], tokenizer: FishTokenizer) -> int:
+    """How many columns of a prompt built on `head` (system + reference prompts) precede the text:
+    the head and the first chunk's `<|im_start|>user\n` (tokenized alone, as `encode_messages` does;
+    the first chunk is always kept in the context, `select_context`)."""
+    return sum(p.shape[1] for p in head) + len(tokenizer.encode(f"{IM_START}user\n"))
+
+
 def select_context(history: list[torch.Tensor], budget: int) -> list[torch.Tensor]:
     """Which of [chunk_0, gen_0, chunk_1, gen_1, ..., chunk_k] to keep (upstream's rule, quirks included).
 
