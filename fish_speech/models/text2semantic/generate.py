@@ -112,7 +112,7 @@ def family_step(
 
 
 def compile_step(fn, device: torch.device):
-    """torch.compile a decode step: CUDA graphs on GPU (`reduce-overhead`). Knobs and biases are
+    """torch.compile a decode step: CUDA graphs on GPU (`reduce-overhead`), a C++ wrapper on the CPU. Knobs and biases are
     tensor arguments, so changing them never recompiles; the key span is a plain int and static
     (`dynamic=False`): one graph per span (`model.key_span`: a handful), never one per position."""
     import torch._dynamo.config as dynamo
@@ -125,13 +125,11 @@ def compile_step(fn, device: torch.device):
 
     # one graph per span: up to 8 for a 32,768-slot cache (S2-Pro), 6 for 8,192; keep room above that
     dynamo.recompile_limit = max(dynamo.recompile_limit, 16)
-    return torch.compile(
-        fn,
-        fullgraph=True,
-        dynamic=False,
-        mode="reduce-overhead" if device.type == "cuda" else None,
-        backend="inductor",
-    )
+    if device.type == "cuda":
+        return torch.compile(fn, fullgraph=True, dynamic=False, mode="reduce-overhead", backend="inductor")
+    # CPU: the graph's wrapper in C++ instead of Python (a decode frame calls ~1,000 kernels and
+    # products: ~10 % faster decode on the 1.5-size model; the first compile takes minutes longer)
+    return torch.compile(fn, fullgraph=True, dynamic=False, backend="inductor", options={"cpp_wrapper": True})
 
 
 class Generator:
