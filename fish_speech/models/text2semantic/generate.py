@@ -112,9 +112,10 @@ def family_step(
 
 
 def compile_step(fn, device: torch.device):
-    """torch.compile a decode step: CUDA graphs on GPU (`reduce-overhead`), a C++ wrapper on the CPU. Knobs and biases are
-    tensor arguments, so changing them never recompiles; the key span is a plain int and static
-    (`dynamic=False`): one graph per span (`model.key_span`: a handful), never one per position."""
+    """torch.compile a decode step: CUDA graphs on GPU (`reduce-overhead`), a C++ wrapper on the CPU.
+    Knobs and biases are tensor arguments, so changing them never recompiles; the key span is a plain
+    int and static (`dynamic=False`): one graph per span (`model.key_span`: a handful), never one per
+    position."""
     import torch._dynamo.config as dynamo
     import torch._inductor.config as inductor
 
