@@ -3,6 +3,7 @@
 import asyncio
 
 import numpy as np
+import pytest
 import torch
 
 from fish_speech.engine.scheduler import BatchScheduler, Scheduler, make_scheduler
@@ -24,9 +25,9 @@ def _alone(lm, text, budget, temperature=0.0, seed=None, sync_every=4):
     return torch.cat(blocks, 1), g.end_frame
 
 
-def _batched(lm, jobs, max_batch, sync_every=4, on_admit=None):
+def _batched(lm, jobs, max_batch, sync_every=4, on_admit=None, compile=False):
     """Run (text, budget, temperature, seed) jobs, admitting each as soon as a slot is free."""
-    bg = BatchGenerator(lm, max_batch)
+    bg = BatchGenerator(lm, max_batch, compile=compile)
     waiting, running, out = list(enumerate(jobs)), {}, {}
     free = list(range(max_batch))
     while waiting or running:
@@ -67,6 +68,16 @@ def test_batched_requests_give_their_codes_alone(tiny_lm):
         assert codes.shape == (9, budget) and torch.equal(codes, alone)
     again = _batched(tiny_lm, jobs[1:2], max_batch=3)  # the seeded one alone in the batch
     assert torch.equal(again[0][0], together[1][0])
+
+
+@pytest.mark.compile
+def test_compiled_cpu_batch_gives_each_request_its_codes_alone(tiny_lm):
+    """`--compile` with MAX_BATCH on the CPU: a six-row step (past the few-row blocked product, so the
+    compiled step takes the many-row product); greedy codes equal each request's eager ones alone."""
+    texts = ["Hello.", "A longer sentence, with words.", "Third!", "Four.", "Fifth one here.", "Six."]
+    jobs = [(t, 6 + i, 0.0, None) for i, t in enumerate(texts)]
+    for (text, budget, _, _), (codes, _) in zip(jobs, _batched(tiny_lm, jobs, max_batch=6, compile=True)):
+        assert torch.equal(codes, _alone(tiny_lm, text, budget)[0])
 
 
 def test_a_row_that_stops_early_leaves_the_others_alone(tiny_lm):
