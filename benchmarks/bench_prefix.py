@@ -127,7 +127,9 @@ def main(argv=None):
     ap.add_argument("--device", default=None)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--frames", type=int, default=32, help="frames per decode-speed run")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating short/long/bandwidth rounds (best of each)")
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="rounds of each measurement (voices, prompt passes, decode runs)"
+    )
     ap.add_argument("--short", type=int, default=100, help="short context, tokens")
     ap.add_argument("--long", type=int, default=2000, help="long context, tokens")
     ap.add_argument("--reference-seconds", type=float, default=6.0)
@@ -191,7 +193,7 @@ def main(argv=None):
         head = torch.cat([system_prompt(tok, n), reference_prompt("A steady voice.", codes, tok, n)], 1)
         prompt = torch.cat([head, chunk_prompt("And now a second short sentence.", tok, n)], 1)
         store = PrefixCache(1 << 30)
-        cached = prefix_columns([head], tok)
+        cached = prefix_columns([head], tok, n)
         cold_pass = prompt_pass(gen, prompt, cached, store)
         warm_pass = prompt_pass(gen, prompt, cached, store)
         passes.append((cold_pass.seconds, warm_pass.seconds, prompt.shape[1] - cached, prompt.shape[1]))
@@ -205,9 +207,8 @@ def main(argv=None):
         "warm_fraction": round(best_warm / best_cold, 3),
     }
 
-    # ---- decode speed at a short and a long context, then against the bandwidth bound. The runs
-    # alternate (short, long, bandwidth) for --rounds rounds and each figure is its best round, so
-    # a neighbour's burst on a shared machine does not land on one side of a ratio only.
+    # ---- decode speed at a short and a long context, then against the bandwidth bound, in --rounds
+    # rounds (frames/s: each its best round; the bound's fraction: the median round, below).
     gen.head.bias[gen.head.local[tok.im_end_id]] = float("-inf")  # every run goes its full length
     gen.set_sampling(0.7, 0.7, 1.2)
     base = torch.cat([system_prompt(tok, n), chunk_prompt("Benchmark sentence. " * 1000, tok, n)], 1)

@@ -47,11 +47,12 @@ def test_bytes_per_frame_is_what_one_decode_step_reads(tiny_lm):
         read.append(sum(p.nbytes for p in module.parameters()))
 
     model = gen.model
+    in_feed_forward = {id(c) for f in model.modules() if isinstance(f, FeedForward) for c in f.children()}
     hooked = [gen.head.linear] + [
         m
         for m in model.modules()
         if isinstance(m, (FeedForward, RMSNorm, nn.RMSNorm))
-        or (isinstance(m, nn.Linear) and not any(m is f.w2 for f in model.modules() if isinstance(f, FeedForward)))
+        or (isinstance(m, nn.Linear) and id(m) not in in_feed_forward)
     ]
     handles = [m.register_forward_hook(count) for m in hooked]
     prompt = torch.zeros(tiny_lm.args.num_codebooks + 1, 40, dtype=torch.int32)

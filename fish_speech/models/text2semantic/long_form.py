@@ -66,7 +66,7 @@ def generate_long(
     tok, n = lm.tokenizer, lm.args.num_codebooks
     max_length = min(max_length, lm.args.max_seq_len)
     prompts = [system_prompt(tok, n)] + [reference_prompt(t, c, tok, n) for t, c in references]
-    head = prefix_columns(prompts, tok)  # the voice's prefix: nothing in it depends on the text
+    head = prefix_columns(prompts, tok, n)  # the voice's prefix: nothing in it depends on the text
     budget = max_length - min(1024, max_length // 4) - head
     history: list[torch.Tensor] = []
     for index, chunk in enumerate(split_chunks(text, chunk_length)):

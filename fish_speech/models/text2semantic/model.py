@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fish_speech.models.text2semantic.config import ModelArgs
+from fish_speech.models.text2semantic.split_linear import fuse
 
 MIN_SPAN = 256  # the smallest key span a decode step reads (then 512, 1024, ... up to the cache)
 
@@ -194,8 +195,6 @@ class FeedForward(nn.Module):
         """Run w1 and w3 as one product (CPU split layout: `split_linear.fuse`; w1 and w3 become views
         of its storage). The fused layer is kept outside the module tree, so parameters and state
         dicts are unchanged."""
-        from fish_speech.models.text2semantic.split_linear import fuse
-
         gates, self.w1, self.w3 = fuse(self.w1, self.w3, dtype)
         self.__dict__["gates"] = gates
 

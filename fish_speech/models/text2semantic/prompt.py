@@ -70,11 +70,12 @@ def chunk_prompt(text: str, tokenizer: FishTokenizer, num_codebooks: int) -> tor
     return encode_messages(msgs, tokenizer, num_codebooks)
 
 
-def prefix_columns(head: list[torch.Tensor], tokenizer: FishTokenizer) -> int:
+def prefix_columns(head: list[torch.Tensor], tokenizer: FishTokenizer, num_codebooks: int) -> int:
     """How many columns of a prompt built on `head` (system + reference prompts) precede the text:
-    the head and the first chunk's `<|im_start|>user\n` (tokenized alone, as `encode_messages` does;
-    the first chunk is always kept in the context, `select_context`)."""
-    return sum(p.shape[1] for p in head) + len(tokenizer.encode(f"{IM_START}user\n"))
+    the head and the opening of the first chunk's user turn (the first chunk is always kept in the
+    context, `select_context`)."""
+    opening = encode_messages([Message("user", add_im_end=False)], tokenizer, num_codebooks)
+    return sum(p.shape[1] for p in head) + opening.shape[1]
 
 
 def select_context(history: list[torch.Tensor], budget: int) -> list[torch.Tensor]:
