@@ -6,8 +6,10 @@ On the 1.5-size random-weight model (written in the official layout to a tempora
 real-size codec, prints one JSON object:
 - first-audio and prefill time of a short sentence with a cold voice (a 6-second reference never
   seen) and a warm one (the same voice again: its prompt prefix comes from the prefix KV cache),
-  best of `--rounds` fresh voices; and the slow model's prompt pass alone (without the first
-  frame's fast-transformer steps, which no prefix cache removes), whole prompt vs after the prefix;
+  best of `--rounds` fresh voices; then the prefill (and the slow model's pass alone, without the
+  first frame's fast-transformer steps, which no prefix cache removes) of the whole prompt, of the
+  columns after the cached prefix, and of as many columns as a real English tokenizer gives that
+  sentence (`--real-columns`; the test checkpoint's tokenizer cuts English into 2-3-byte pieces);
 - generation frames/s at a ~100-token and a ~2000-token context (decode reads the filled cache only);
 - batch-1 decode as a fraction of the memory-bandwidth bound: weight bytes one frame reads (slow
   layers + main-head rows once, the fast layers per codebook; `bytes_per_frame`) / read bandwidth
@@ -40,9 +42,11 @@ from fish_speech.engine.types import Sampling, TTSRequest
 from fish_speech.models.text2semantic.generate import Generator
 from fish_speech.models.text2semantic.prefix import Prefill, PrefixCache, bytes_per_token, prefill
 from fish_speech.models.text2semantic.prompt import chunk_prompt, prefix_columns, reference_prompt, system_prompt
+from fish_speech.settings import Settings
 from fish_speech.testing.checkpoints import write_checkpoints
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
+SENTENCE_2 = "And now a second short sentence."  # the warm voice's; a real BPE: 7 tokens
 
 
 def sync(device):
@@ -133,6 +137,18 @@ def main(argv=None):
     ap.add_argument("--short", type=int, default=100, help="short context, tokens")
     ap.add_argument("--long", type=int, default=2000, help="long context, tokens")
     ap.add_argument("--reference-seconds", type=float, default=6.0)
+    ap.add_argument(
+        "--real-columns",
+        type=int,
+        default=12,
+        help="columns after the prefix that a real English BPE gives the warm sentence (7 words + 5 turn tokens)",
+    )
+    ap.add_argument(
+        "--packed-bytes",
+        type=int,
+        default=Settings().packed_weight_bytes,
+        help="PACKED_WEIGHT_BYTES: slow-layer weights also packed for prompts (CPU float32; 0 = off)",
+    )
     ap.add_argument("--tiny", action="store_true", help="tiny checkpoints (smoke test of the script)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 on a shared machine")
     a = ap.parse_args(argv)
@@ -147,9 +163,17 @@ def main(argv=None):
     }
     with tempfile.TemporaryDirectory() as tmp:
         llama, codec = write_checkpoints(Path(tmp), tiny=a.tiny)
-        engine = TTSEngine.load(llama, codec, device=a.device, compile=a.compile, prefix_cache_bytes=1 << 30)
+        engine = TTSEngine.load(
+            llama,
+            codec,
+            device=a.device,
+            compile=a.compile,
+            prefix_cache_bytes=1 << 30,
+            packed_weight_bytes=a.packed_bytes,
+        )
     lm, dev = engine.lm, engine.device
-    result.update(device=str(dev), dtype=str(lm.dtype).replace("torch.", ""), compile=a.compile)
+    packed = sum(lin.weight.nbytes for g in lm.model.slow_products() for lin in g if "packed" in lin.__dict__)
+    result.update(device=str(dev), dtype=str(lm.dtype).replace("torch.", ""), compile=a.compile, packed_bytes=packed)
     result["prefix_bytes_per_token"] = {
         "bfloat16": bytes_per_token(lm.args, torch.bfloat16),
         "float32": bytes_per_token(lm.args, torch.float32),
@@ -167,7 +191,7 @@ def main(argv=None):
             voice(a.reference_seconds, 180.0 + 7 * i), 44100, "A steady voice, six seconds long."
         )
         cold = first_audio(engine, ref, SENTENCE)
-        warm = first_audio(engine, ref, "And now a second short sentence.")
+        warm = first_audio(engine, ref, SENTENCE_2)
         assert not cold["prefix_cached"] and warm["prefix_cached"]
         pairs.append((cold, warm))
     cold = min((c for c, _ in pairs), key=lambda d: d["prefill_s"])
@@ -185,26 +209,43 @@ def main(argv=None):
         "prefill_saved_s": round(cold["prefill_s"] - warm["prefill_s"], 4),
     }
 
-    # ---- the prompt pass alone (slow model, no first-frame fast steps): whole prompt vs after the prefix
+    # ---- prefill by column count: the whole prompt (cold), the sentence after the cached prefix as
+    # this tokenizer cuts it (warm), and as many columns as a real English BPE gives it (warm_real:
+    # about a token a word, plus the turn's closing tokens; the test tokenizer cuts English into 2-3
+    # byte pieces). Each both as the slow model's pass alone and as the whole prefill (+ the first
+    # frame's fast steps, which no prefix cache removes).
     gen = Generator(lm, compile=a.compile)
-    passes = []
-    for i in range(a.rounds + 1):  # round 0 warms both paths up
+    store = PrefixCache(1 << 30)
+    full = Generator(lm, prefix_cache=store)
+    rounds = []
+    for i in range(a.rounds + 1):  # round 0 warms every path up
         codes = engine.encode_reference(voice(a.reference_seconds, 300.0 + 7 * i), 44100, "A steady voice.").codes
         head = torch.cat([system_prompt(tok, n), reference_prompt("A steady voice.", codes, tok, n)], 1)
-        prompt = torch.cat([head, chunk_prompt("And now a second short sentence.", tok, n)], 1)
-        store = PrefixCache(1 << 30)
+        prompt = torch.cat([head, chunk_prompt(SENTENCE_2, tok, n)], 1)
         cached = prefix_columns([head], tok, n)
-        cold_pass = prompt_pass(gen, prompt, cached, store)
-        warm_pass = prompt_pass(gen, prompt, cached, store)
-        passes.append((cold_pass.seconds, warm_pass.seconds, prompt.shape[1] - cached, prompt.shape[1]))
-    passes = passes[1:]
-    best_cold, best_warm = min(p[0] for p in passes), min(p[1] for p in passes)
-    result["prompt_pass"] = {
-        "columns": {"warm": passes[0][2], "cold": passes[0][3]},
-        "rounds": [[round(c, 3), round(w, 3)] for c, w, _, _ in passes],
-        "cold_s": round(best_cold, 4),
-        "warm_s": round(best_warm, 4),
-        "warm_fraction": round(best_warm / best_cold, 3),
+        columns = {"cold": prompt.shape[1], "warm": prompt.shape[1] - cached, "warm_real": a.real_columns}
+        prompts = {"cold": prompt, "warm": prompt, "warm_real": prompt[:, : cached + a.real_columns]}
+        row = {}
+        for kind in ("pass", "prefill"):
+            store.clear()
+            for name, p in prompts.items():
+                if kind == "pass":
+                    row[f"{name}_pass"] = prompt_pass(gen, p, cached, store).seconds
+                else:
+                    list(full.generate(p, 1, prefix=cached))
+                    row[f"{name}_prefill"] = full.last_prefill.seconds
+        rounds.append(row)
+    rounds = rounds[1:]
+    best = {k: min(r[k] for r in rounds) for k in rounds[0]}
+    result["prefill_by_columns"] = {
+        "columns": columns,
+        "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
+        "best_s": {k: round(v, 4) for k, v in best.items()},
+        "warm_fraction": {
+            f"{name}_{kind}": round(best[f"{name}_{kind}"] / best[f"cold_{kind}"], 3)
+            for name in ("warm", "warm_real")
+            for kind in ("pass", "prefill")
+        },
     }
 
     # ---- decode speed at a short and a long context, then against the bandwidth bound, in --rounds

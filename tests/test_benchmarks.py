@@ -18,8 +18,12 @@ def test_bench_prefix_runs_on_tiny_checkpoints():
     voice = result["voice"]
     assert voice["cold"]["prefix_cached"] is False and voice["warm"]["prefix_cached"] is True
     assert voice["cold"]["prefill_s"] > 0 and len(voice["rounds"]) == 1
-    passes = result["prompt_pass"]
-    assert 0 < passes["columns"]["warm"] < passes["columns"]["cold"] and passes["cold_s"] > 0
+    by_columns = result["prefill_by_columns"]
+    columns, best = by_columns["columns"], by_columns["best_s"]
+    assert 0 < columns["warm_real"] < columns["warm"] < columns["cold"]
+    assert set(best) == {f"{c}_{k}" for c in columns for k in ("pass", "prefill")} and min(best.values()) > 0
+    assert all(best[f"{c}_pass"] < best[f"{c}_prefill"] for c in columns)  # + the first frame's fast steps
+    assert result["packed_bytes"] > 0  # the default PACKED_WEIGHT_BYTES holds the tiny model
     decode = result["decode"]
     assert decode["short"]["frames"] == decode["long"]["frames"] == 8
     assert decode["long"]["context_tokens"] < 1024  # asked for 2,000, clamped to the tiny model's context

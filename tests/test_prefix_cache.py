@@ -15,6 +15,7 @@ from fish_speech.models.text2semantic.long_form import generate_long
 from fish_speech.models.text2semantic.model import MIN_SPAN, key_span
 from fish_speech.models.text2semantic.prefix import PrefixCache, bytes_per_token
 from fish_speech.models.text2semantic.prompt import chunk_prompt, reference_prompt, system_prompt
+from fish_speech.models.text2semantic.split_linear import pack_for_prompts
 
 BUDGET = 64 * 1024 * 1024
 TEXTS = {  # long enough for several chunks at chunk_length 24 (S2: speaker turns; S1: one generation)
@@ -24,10 +25,14 @@ TEXTS = {  # long enough for several chunks at chunk_length 24 (S2: speaker turn
 }
 
 
-@pytest.fixture(scope="module", params=["1.5", "s1", "s2"])
+@pytest.fixture(scope="module", params=["1.5", "1.5-packed", "s1", "s2"])
 def lm(request, tiny_lm_dir, tiny_s1_dir, tiny_s2_dir):
-    path = {"1.5": tiny_lm_dir, "s1": tiny_s1_dir, "s2": tiny_s2_dir}[request.param]
-    return load_language_model(path, device="cpu", dtype=torch.float32)
+    """Each family in CPU float32; "1.5-packed": prompts multiply by oneDNN-packed slow weights."""
+    path = {"1.5": tiny_lm_dir, "1.5-packed": tiny_lm_dir, "s1": tiny_s1_dir, "s2": tiny_s2_dir}[request.param]
+    lm = load_language_model(path, device="cpu", dtype=torch.float32)
+    if request.param.endswith("packed"):
+        assert pack_for_prompts(lm.model.slow_products(), 1 << 30) > 0
+    return lm
 
 
 def _refs(lm, frames=(12, 7)):

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 
 from fish_speech.models.text2semantic.loader import load_language_model
 from fish_speech.models.text2semantic.model import apply_rope, rope_factors, rope_table
-from fish_speech.models.text2semantic.split_linear import FEW_ROWS, SplitLinear, linear_of, split_linears
+from fish_speech.models.text2semantic.split_linear import (
+    FEW_ROWS,
+    ONEDNN,
+    SplitLinear,
+    linear_of,
+    pack_for_prompts,
+    split_linears,
+)
 
 
 def _layer(n=96, k=64, bias=True, seed=0):
@@ -128,6 +135,8 @@ def test_compiled_products_equal_eager_and_keep_the_blocked_kernel(bias):
     from torch._dynamo.testing import CompileCounterWithBackend
 
     lin = SplitLinear(torch.randn(48, 64), torch.randn(48) if bias else None)
+    if ONEDNN:
+        lin.pack()  # eager prompts read the packed copy; the graphs never do
     seen = CompileCounterWithBackend("inductor")
     compiled = torch.compile(lambda x: lin(x), backend=seen, fullgraph=True)
     with torch.inference_mode():
@@ -136,3 +145,48 @@ def test_compiled_products_equal_eager_and_keep_the_blocked_kernel(bias):
             torch.testing.assert_close(compiled(x), lin(x), rtol=1e-5, atol=1e-5)
     few = [g for g in seen.graphs if any("block_partials" in str(n.target) for n in g.graph.nodes)]
     assert len(seen.graphs) == 3 and len(few) == 2
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_packed_copy_serves_prompts_only(bias):
+    """`pack` keeps a oneDNN-packed copy that many-row products read (same product); decode rows
+    still read the blocked storage (bitwise what they read before), and the state dict is unchanged."""
+    if not ONEDNN:
+        pytest.skip("torch built without oneDNN")
+    w, b = _layer(n=200, k=128, bias=bias)
+    lin = SplitLinear(w, b)
+    few = torch.randn(1, FEW_ROWS, 128)
+    before = lin(few)
+    lin.pack()
+    assert "packed" in lin.__dict__ and set(lin.state_dict()) == ({"weight", "bias"} if bias else {"weight"})
+    assert torch.equal(lin(few), before)
+    for rows in (FEW_ROWS + 1, 27, 206):
+        x = torch.randn(1, rows, 128)
+        torch.testing.assert_close(lin(x), F.linear(x, w, b), rtol=1e-5, atol=1e-4)
+
+
+def test_whole_slow_layers_are_packed_first_first_within_the_budget(tiny_lm_dir, tiny_s2_dir):
+    lm = load_language_model(tiny_lm_dir, device="cpu")
+    groups = lm.model.slow_products()
+    assert len(groups) == lm.args.n_layer
+    first = sum(lin.weight.nbytes for lin in groups[0])
+    assert pack_for_prompts(groups, first - 1) == 0
+    assert pack_for_prompts(groups, first + 1) == (first if ONEDNN else 0)
+    packed = [["packed" in lin.__dict__ for lin in g] for g in groups]
+    assert packed[0] == [ONEDNN] * len(groups[0]) and not any(any(p) for p in packed[1:])
+    # the products a pass runs: the fused gates, not the w1/w3 views of their storage
+    ff = lm.model.layers[0].feed_forward
+    assert groups[0][2] is ff.__dict__["gates"] and ff.w1 not in groups[0]
+    # bf16 (the official layout): nothing to pack
+    s2 = load_language_model(tiny_s2_dir, device="cpu")
+    assert pack_for_prompts(s2.model.slow_products(), 1 << 40) == 0
+
+
+def test_the_tts_engine_packs_what_its_budget_allows(tiny_checkpoints):
+    from fish_speech.engine.tts import TTSEngine
+
+    llama, codec = tiny_checkpoints
+    on = TTSEngine.load(llama, codec, device="cpu", packed_weight_bytes=1 << 30)
+    off = TTSEngine.load(llama, codec, device="cpu")
+    packed = lambda e: [all("packed" in lin.__dict__ for lin in g) for g in e.lm.model.slow_products()]  # noqa: E731
+    assert all(packed(on)) == ONEDNN and not any(packed(off))

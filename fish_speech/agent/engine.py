@@ -72,9 +72,11 @@ class AgentEngine:
         store: ConversationStore | None = None,
         device: str | None = None,
         half: bool = False,
+        packed_weight_bytes: int = 0,
         **options,
     ) -> AgentEngine:
-        return cls(load_agent_model(checkpoint_path, device=device, half=half), codec, store, **options)
+        am = load_agent_model(checkpoint_path, device=device, half=half, packed_weight_bytes=packed_weight_bytes)
+        return cls(am, codec, store, **options)
 
     def encode_audio(self, data: bytes, field_name: str) -> np.ndarray:
         """An audio file's bytes -> codec codes int16 [8, T] (errors name the request field)."""

@@ -18,6 +18,7 @@ from fish_speech.errors import FishError
 from fish_speech.models.text2semantic.config import ModelArgs
 from fish_speech.models.text2semantic.loader import load_dual_ar
 from fish_speech.models.text2semantic.model import DualARTransformer
+from fish_speech.models.text2semantic.split_linear import pack_for_prompts
 
 
 @dataclass
@@ -29,7 +30,10 @@ class AgentModel:
     dtype: torch.dtype
 
 
-def load_agent_model(path: str | Path, device: str | None = None, half: bool = False) -> AgentModel:
+def load_agent_model(
+    path: str | Path, device: str | None = None, half: bool = False, packed_weight_bytes: int = 0
+) -> AgentModel:
+    """`packed_weight_bytes`: CPU float32 slow-layer weights also packed for prompts (0: off)."""
     path = Path(path)
     if not path.is_dir():
         raise FishError(404, "checkpoint", f"agent model directory not found: {path} (set AGENT_CHECKPOINT_PATH)")
@@ -45,4 +49,5 @@ def load_agent_model(path: str | Path, device: str | None = None, half: bool = F
     model, dev, dtype = load_dual_ar(
         path / "model.pth", args, tokenizer.semantic_id, tokenizer.semantic_id, device, half
     )
+    pack_for_prompts(model.slow_products(), packed_weight_bytes)
     return AgentModel(model, tokenizer, args, dev, dtype)

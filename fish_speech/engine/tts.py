@@ -40,9 +40,11 @@ class TTSEngine:
         half: bool = False,
         compile: bool = False,
         prefix_cache_bytes: int = 0,
+        packed_weight_bytes: int = 0,
     ) -> "TTSEngine":
         """Any family's folder; the codec defaults to the family's file beside the weights.
-        `prefix_cache_bytes`: budget of the voice-prefix KV cache (0: off)."""
+        `prefix_cache_bytes`: budget of the voice-prefix KV cache (0: off); `packed_weight_bytes`:
+        CPU float32 slow-layer weights also packed for prompts (0: off)."""
         t0 = time.perf_counter()
         family = load_family(
             llama_checkpoint_path,
@@ -51,6 +53,7 @@ class TTSEngine:
             half=half,
             compile=compile,
             prefix_cache_bytes=prefix_cache_bytes,
+            packed_weight_bytes=packed_weight_bytes,
         )
         t1 = time.perf_counter()
         family.codec  # noqa: B018 - load now, so a missing codec fails at start-up and the timing is honest

@@ -25,6 +25,7 @@ from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import LanguageModel, load_language_model, pick_device
 from fish_speech.models.text2semantic.long_form import CodesBlock, generate_long
 from fish_speech.models.text2semantic.prefix import PrefixCache
+from fish_speech.models.text2semantic.split_linear import pack_for_prompts
 
 __all__ = ["WAIT", "ModelFamily", "load_family"]  # WAIT: what a batch slot yields while its frames compute
 
@@ -140,12 +141,15 @@ def load_family(
     compile: bool = False,
     dtype: torch.dtype | None = None,
     prefix_cache_bytes: int = 0,
+    packed_weight_bytes: int = 0,
 ) -> ModelFamily:
     """Detect the family of `checkpoint_dir` and load its language model (the codec on first use).
-    `prefix_cache_bytes`: the prefix KV cache's budget (0: no prefix cache)."""
+    `prefix_cache_bytes`: the prefix KV cache's budget (0: no prefix cache); `packed_weight_bytes`:
+    CPU float32, slow-layer weights also kept packed for prompts (`split_linear.pack_for_prompts`)."""
     checkpoint_dir = Path(checkpoint_dir)
     name = detect_family(checkpoint_dir)
     lm = load_language_model(checkpoint_dir, device=str(pick_device(device)), half=half, dtype=dtype)
+    pack_for_prompts(lm.model.slow_products(), packed_weight_bytes)
     codec = Path(codec_path) if codec_path else checkpoint_dir / CODEC_FILES[name]
     return ModelFamily(
         name, checkpoint_dir, lm, codec, compile=compile, half=half, prefix_cache=PrefixCache(prefix_cache_bytes)

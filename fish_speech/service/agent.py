@@ -176,7 +176,7 @@ def load_agent_engine(rt, store=None):
     if s.agent_backend == "fish":
         from fish_speech.agent.engine import AgentEngine
 
-        options["prefix_cache_bytes"] = s.prefix_cache_bytes
+        options.update(prefix_cache_bytes=s.prefix_cache_bytes, packed_weight_bytes=s.packed_weight_bytes)
         return AgentEngine.load(
             s.agent_checkpoint_path, tts.codec, store, device=device, half=s.half, compile=s.compile, **options
         )

@@ -71,6 +71,7 @@ class Runtime:
                 half=settings.half,
                 compile=settings.compile,
                 prefix_cache_bytes=settings.prefix_cache_bytes,
+                packed_weight_bytes=settings.packed_weight_bytes,
             )
             log.info("%s loaded in %.1f s on %s", engine.family.name, time.perf_counter() - t0, engine.device)
             if is_random(engine.family.checkpoint_dir, engine.family.codec_path):

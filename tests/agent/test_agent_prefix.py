@@ -35,3 +35,19 @@ def test_agent_turns_reuse_the_system_prefix(agent_model, codec, store, wav_byte
     other, _ = _turn(cached, "A different question, longer.", wav_bytes, 0.0)
     assert other.timings["prefix_cached"] is True  # same system turn, another message
     assert cached.generator.prefix_cache.misses == 1
+
+
+def test_packed_slow_weights_keep_cached_and_uncached_replies_equal(agent_dir, codec, store, wav_bytes, script):
+    """PACKED_WEIGHT_BYTES reaches the agent's loader: every slow layer's products get a packed copy
+    (the prompt's products read it), and the cached system turn still gives the uncached reply."""
+    options = dict(max_reply_tokens=16, stream_frames=4)
+    plain = AgentEngine.load(agent_dir, codec, store, device="cpu", packed_weight_bytes=1 << 30, **options)
+    assert all("packed" in lin.__dict__ for g in plain.am.model.slow_products() for lin in g)
+    cached = AgentEngine(plain.am, codec, store, prefix_cache_bytes=1 << 26, **options)
+    cached.voices = plain.voices
+    plain.steer = cached.steer = script(PLAN)
+    want, want_codes = _turn(plain, "Hello there.", wav_bytes, 0.0)
+    for _ in range(2):
+        done, codes = _turn(cached, "Hello there.", wav_bytes, 0.0)
+        assert done.text == want.text and np.array_equal(codes, want_codes)
+    assert done.timings["prefix_cached"] is True

@@ -198,6 +198,11 @@ class FeedForward(nn.Module):
         gates, self.w1, self.w3 = fuse(self.w1, self.w3, dtype)
         self.__dict__["gates"] = gates
 
+    def products(self) -> list[nn.Linear]:
+        """The linear layers `forward` runs."""
+        gates = self.__dict__.get("gates")
+        return [gates, self.w2] if gates is not None else [self.w1, self.w3, self.w2]
+
     def forward(self, x: Tensor) -> Tensor:
         gates = self.__dict__.get("gates")
         if gates is not None:
@@ -254,6 +259,10 @@ class DualARTransformer(nn.Module):
         self.register_buffer("fast_freqs_cis", rope_table(n, fast.head_dim, args.rope_base), persistent=False)
         self.register_buffer("codebook_offsets", torch.arange(n, device="cpu") * c, persistent=False)
         self.cache_len = 0
+
+    def slow_products(self) -> list[list[nn.Module]]:
+        """Per slow layer, the linear layers its pass runs (the CPU loader packs them for prompts)."""
+        return [[b.attention.wqkv, b.attention.wo, *b.feed_forward.products()] for b in self.layers]
 
     # ---- caches -------------------------------------------------------------------------
     def setup_caches(self, max_batch_size: int = 1, max_seq_len: int | None = None, dtype=None) -> list[KVCache]:

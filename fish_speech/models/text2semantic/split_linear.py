@@ -8,7 +8,9 @@ product of G independent [M, K/G] x [K/G, N] pieces (threads take blocks) and a 
 rows: 80-100 % of that bandwidth on 2 threads, and no slower on one (`benchmarks/bench_gemv.py`).
 G is fixed (not the thread count), so results do not depend on how many threads a machine has.
 Prompts (more rows) go to oneDNN's matmul, which on this storage is 1.5-2x faster than MKL's for
-the 20-200-row products of a prompt (a voice's text after a cached prefix, a whole prompt).
+the 20-200-row products of a prompt (a voice's text after a cached prefix, a whole prompt). Given
+plain storage oneDNN re-lays the weight out on every call; `pack` keeps a copy in its own layout
+(`pack_for_prompts`, budget PACKED_WEIGHT_BYTES), which the few-row products never read.
 
 The loader applies this on the CPU in float32 only. `weight` keeps the official [N, K] shape (a
 transposed view of the storage), so state dicts and every reader of `weight` are unchanged.
@@ -23,6 +25,7 @@ from torch import Tensor, nn
 BLOCKS = 8  # G: row blocks of the transposed weight (fewer where K does not divide)
 FEW_ROWS = 4  # up to this many rows (decode steps, small batches) take the blocked product
 ONEDNN = torch.backends.mkldnn.is_available()
+PACK_ROWS = 32  # rows oneDNN picks its packed layout for (any row count reads it correctly)
 
 
 def blocks_for(k: int) -> int:
@@ -50,11 +53,19 @@ class SplitLinear(nn.Linear):
         self.bias = None if bias is None else nn.Parameter(bias.detach().to(dtype), requires_grad=False)
         self.blocks = blocks_for(k)
 
+    def pack(self):
+        """Keep a second copy of the weight in oneDNN's own blocked layout for many-row products
+        (eager only: inductor cannot lower the op). Given the plain storage, oneDNN re-lays the
+        whole weight out on every call, a fixed cost that dominates the 10-30-row products of a
+        voice's text after a cached prefix. Costs the weight's bytes again."""
+        self.__dict__["packed"] = torch.ops.mkldnn._reorder_linear_weight(self.weight, PACK_ROWS)
+
     def forward(self, x: Tensor) -> Tensor:
         rows = x.numel() // self.in_features
         if rows > FEW_ROWS or self.blocks == 1:
             if ONEDNN and not torch.compiler.is_compiling():  # inductor cannot lower this op here
-                return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+                weight = self.__dict__.get("packed", self.weight)
+                return torch.ops.mkldnn._linear_pointwise(x, weight, self.bias, "none", [], "")
             return F.linear(x, self.weight, self.bias)
         partials = block_partials if torch.compiler.is_compiling() else block_partials_eager
         y = partials(x, self.weight.t(), self.blocks).sum(0).view(*x.shape[:-1], self.out_features)
@@ -97,6 +108,22 @@ def fuse(first: nn.Linear, second: nn.Linear, dtype: torch.dtype | None = None) 
     storage[:, n1:].copy_(second.weight.detach().t())
     both = storage.t()
     return SplitLinear(both), SplitLinear(both[:n1]), SplitLinear(both[n1:])
+
+
+def pack_for_prompts(groups: list[list[nn.Module]], budget: int) -> int:
+    """Pack (`SplitLinear.pack`) whole groups of layers, in order, while their weights fit in
+    `budget` bytes; returns the bytes added. A group is one slow layer's products: a prompt's pass
+    runs them all, so a layer is worth packing only whole. Nothing off the split layout or without
+    oneDNN."""
+    used = 0
+    for group in groups:
+        size = sum(lin.weight.nbytes for lin in group)
+        if not ONEDNN or not all(isinstance(lin, SplitLinear) for lin in group) or used + size > budget:
+            break
+        for lin in group:
+            lin.pack()
+        used += size
+    return used
 
 
 def splits(device: torch.device, dtype: torch.dtype) -> bool:
