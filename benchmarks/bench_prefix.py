@@ -200,7 +200,7 @@ def main(argv=None):
     rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     result["voice"] = {
         "reference_frames": int(ref.codes.shape[1]),
-        "prefix_tokens": int(next(reversed(engine.family.prefix_cache.entries.values()))[0][0].shape[1]),
+        "prefix_tokens": int(next(reversed(engine.family.prefix_cache.entries.values())).length),
         "rounds": [[round(c["prefill_s"], 3), round(w["prefill_s"], 3)] for c, w in pairs],
         "cold": rounded(cold),
         "warm": rounded(warm),

@@ -75,7 +75,8 @@ class Settings:
         "PREFIX_CACHE_BYTES",
         256 * 1024 * 1024,
         "int",
-        "bytes of voice-prompt K/V kept per model for reuse (least recently used go; 0 = off); 1.5: ~12 KB a token in bf16",
+        "bytes of prompt-prefix K/V kept per model for reuse: voice prompts, and the agent's system turns and each "
+        "conversation's last prompt (least recently used go; 0 = off); 1.5: ~12 KB a token in bf16",
         "model",
         0,
     )

@@ -13,7 +13,7 @@ from fish_speech.models.text2semantic.generate import WAIT, Generator
 from fish_speech.models.text2semantic.loader import load_language_model
 from fish_speech.models.text2semantic.long_form import generate_long
 from fish_speech.models.text2semantic.model import MIN_SPAN, key_span
-from fish_speech.models.text2semantic.prefix import PrefixCache, bytes_per_token
+from fish_speech.models.text2semantic.prefix import Entry, PrefixCache, bytes_per_token
 from fish_speech.models.text2semantic.prompt import chunk_prompt, reference_prompt, system_prompt
 from fish_speech.models.text2semantic.split_linear import pack_for_prompts
 
@@ -123,16 +123,41 @@ def test_batch_rows_start_from_the_cached_prefix(tiny_lm):
 
 
 def test_lru_by_bytes():
-    kv = lambda p: [(torch.zeros(2, p, 4), torch.zeros(2, p, 4))]  # noqa: E731 - 2 tensors of 2*p*4 floats
-    store = PrefixCache(3 * 64)  # room for three 1-column entries (64 bytes each)
-    for key in "abc":
-        store.put(key, kv(1))
-    assert store.get("a") is not None  # "b" is now the least recently used
-    store.put("d", kv(1))
-    assert set(store.entries) == {"a", "c", "d"} and store.used == 3 * 64
-    store.put("big", kv(4))  # larger than the whole budget: not kept, nothing evicted
-    assert set(store.entries) == {"a", "c", "d"}
+    def entry(first: int, p: int = 1) -> Entry:  # p columns; K/V: 2 tensors of 2*p*4 floats (64 bytes a column)
+        return Entry(torch.full((2, p), first), [(torch.zeros(2, p, 4), torch.zeros(2, p, 4))])
+
+    def prompt(first: int) -> torch.Tensor:
+        return torch.full((2, 5), first)
+
+    store = PrefixCache(3 * 64)  # room for three 1-column entries
+    for first in (1, 2, 3):
+        store.put(entry(first))
+    assert store.longest(prompt(1), 4) is not None  # 2 is now the least recently used
+    store.put(entry(4))
+    kept = lambda: {int(e.columns[0, 0]) for e in store.entries.values()}  # noqa: E731
+    assert kept() == {1, 3, 4} and store.used == 3 * 64
+    store.put(entry(5, 4))  # larger than the whole budget: not kept, nothing evicted
+    assert kept() == {1, 3, 4}
+    assert store.longest(prompt(2), 4) is None and (store.hits, store.misses) == (1, 1)
     assert PrefixCache(0).budget == 0
+
+
+def test_the_longest_stored_prefix_serves_and_a_whole_prompt_replaces_the_ones_it_extends():
+    store = PrefixCache(1 << 20)
+    columns = torch.arange(40).view(2, 20)
+
+    def entry(p: int, whole: bool) -> Entry:
+        return Entry(columns[:, :p].clone(), [(torch.zeros(1, p, 2), torch.zeros(1, p, 2))], whole)
+
+    store.put(entry(4, False))  # a shared head
+    store.put(entry(9, True))  # a conversation's turn
+    assert store.longest(columns, 19).length == 9 and store.longest(columns, 8).length == 4
+    other = columns.clone()
+    other[0, 6] = -1  # another conversation with the same head
+    assert store.longest(other, 19).length == 4
+    store.put(entry(15, True))  # the next turn: its prompt opens with the last one, which goes
+    assert sorted(e.length for e in store.entries.values()) == [4, 15]
+    assert store.used == sum(e.nbytes for e in store.entries.values())
 
 
 def test_memory_per_token_of_the_1_5_config():

@@ -114,6 +114,7 @@ class AgentEngine:
             "first_audio_s": None,
             "prefill_s": None,
             "prefix_cached": False,
+            "prefix_columns": 0,  # prompt columns served from the prefix cache (system turn, last turn)
             "decode_s": 0.0,
         }
         parts: list = []
@@ -146,7 +147,7 @@ class AgentEngine:
         for main, codes in gen:
             if not steps:  # the prefill is done once the first position is out
                 record = self.generator.last_prefill
-                t.update(prefill_s=record.seconds, prefix_cached=record.cached)
+                t.update(prefill_s=record.seconds, prefix_cached=record.cached, prefix_columns=record.columns)
             steps += 1
             if codes is None:
                 if run:

@@ -66,7 +66,8 @@ def decode_step(model, frame, input_pos, main_knobs, code_knobs, window, main_bi
 
 class AgentGenerator:
     """Owns the caches, biases and (optionally compiled) decode step of one agent model, and the
-    model's prefix KV cache (the system turn with its voice is the same every turn)."""
+    model's prefix KV cache (the system turn with its voice is the same every turn, and each turn's
+    prompt opens the next one's)."""
 
     def __init__(self, am: AgentModel, compile: bool = False, prefix_cache: PrefixCache | None = None):
         self.am, self.model = am, am.model
@@ -106,8 +107,9 @@ class AgentGenerator:
         ends its turn (`self.stopped` = True) or `max_new_tokens` positions were produced.
 
         `steer(step)` may return an additive bias over the main-token vocabulary (tests use it to
-        script what a random model says). `prefix`: leading prompt columns other turns share (the
-        system turn), served from the prefix cache when there."""
+        script what a random model says). `prefix`: leading prompt columns other conversations share
+        (the system turn). The prefix cache serves the longest stored prompt that opens this one:
+        the conversation's last prompt (kept whole) or its system turn."""
         model, tok = self.model, self.am.tokenizer
         t = prompt.shape[1]
         budget = frame_budget(t, self.am.args.max_seq_len, max_new_tokens, "message")
@@ -125,7 +127,8 @@ class AgentGenerator:
             knobs = (self.main_knobs, self.code_knobs)
             return agent_frame(model, inp, input_pos, full, *knobs, None, bias(0), self.code_bias, sem, span)
 
-        frame = prefill(model, prompt, prefix, self.prefix_cache, first, record=self.last_prefill)
+        # the whole prompt is kept too: the conversation's next turn starts with it
+        frame = prefill(model, prompt, prefix, self.prefix_cache, first, record=self.last_prefill, keep_whole=True)
         self.pos.fill_(t)
 
         def step(i: int) -> torch.Tensor:

@@ -51,3 +51,38 @@ def test_packed_slow_weights_keep_cached_and_uncached_replies_equal(agent_dir, c
         done, codes = _turn(cached, "Hello there.", wav_bytes, 0.0)
         assert done.text == want.text and np.array_equal(codes, want_codes)
     assert done.timings["prefix_cached"] is True
+
+
+def test_each_turn_of_a_conversation_prefills_only_what_it_adds(agent_model, codec, wav_bytes, script):
+    """The prompt of a turn opens with the last turn's whole prompt: a cached engine copies it in
+    and prefills only the last reply and the new message, with the replies of an uncached engine."""
+    from fish_speech.store import open_store
+
+    options = dict(max_reply_tokens=16, stream_frames=4)
+    plain = AgentEngine(agent_model, codec, open_store("memory"), **options)
+    cached = AgentEngine(agent_model, codec, open_store("memory"), prefix_cache_bytes=1 << 26, **options)
+    cached.voices = plain.voices
+    plain.steer = cached.steer = script(PLAN)
+    last = 0
+    for i, message in enumerate(["Remember this.", "What did you say?", "Once more, please."]):
+        got = []
+        for engine in (plain, cached):
+            request = AgentRequest(
+                message=message,
+                conversation_id="conv",
+                system_message="Be brief.",
+                system_audio=wav_bytes if i == 0 else None,
+                sampling=Sampling(temperature=0.0, max_new_tokens=16, seed=4 + i),
+            )
+            events = list(engine.chat(request))
+            codes = np.concatenate([e.codes for e in events if isinstance(e, AudioEvent)], axis=1)
+            got.append((events[-1], codes))
+        (want, want_codes), (done, codes) = got
+        assert done.text == want.text and np.array_equal(codes, want_codes)
+        timings = done.timings
+        assert timings["prefix_columns"] == last  # turn 0: nothing cached; later: the last whole prompt
+        assert timings["prefix_cached"] is (i > 0) and want.timings["prefix_columns"] == 0
+        last = timings["prompt_tokens"]
+    kept = cached.generator.prefix_cache.entries.values()
+    assert sorted((e.whole, e.length) for e in kept)[1:] == [(True, last)]  # the system turn + the last prompt only
+    assert len(kept) == 2
