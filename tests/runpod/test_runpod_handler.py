@@ -465,22 +465,32 @@ def test_model_settings_come_from_the_environment(handler_module, monkeypatch, t
 
     calls = []
 
-    def fake_load(llama, codec, device=None, half=False, compile=False, prefix_cache_bytes=0):
-        calls.append((str(llama), str(codec), device, half, compile))
+    def fake_load(llama, codec, device=None, half=False, compile=False, prefix_cache_bytes=0, packed_weight_bytes=0):
+        calls.append((str(llama), str(codec), device, half, compile, packed_weight_bytes))
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(tts_module.TTSEngine, "load", staticmethod(fake_load))
-    for name in ("LLAMA_CHECKPOINT_PATH", "DECODER_CHECKPOINT_PATH", "DEVICE", "HALF", "COMPILE", "MODE"):
+    names = (
+        "LLAMA_CHECKPOINT_PATH",
+        "DECODER_CHECKPOINT_PATH",
+        "DEVICE",
+        "HALF",
+        "COMPILE",
+        "MODE",
+        "PACKED_WEIGHT_BYTES",
+    )
+    for name in names:
         monkeypatch.delenv(name, raising=False)
     handler_module.load_worker()
     default = Path("checkpoints") / "fish-speech-1.5"
-    assert calls[-1] == (str(default), "None", None, False, False)  # None: the family finds its codec
+    assert calls[-1] == (str(default), "None", None, False, False, 2 * 1024**3)  # None: the family finds its codec
     monkeypatch.setenv("LLAMA_CHECKPOINT_PATH", str(tmp_path / "lm"))
     monkeypatch.setenv("DEVICE", "cpu")
     monkeypatch.setenv("HALF", "true")
     monkeypatch.setenv("COMPILE", "1")
+    monkeypatch.setenv("PACKED_WEIGHT_BYTES", "0")
     broken = handler_module.load_worker()
-    assert calls[-1] == (str(tmp_path / "lm"), "None", "cpu", True, True)
+    assert calls[-1] == (str(tmp_path / "lm"), "None", "cpu", True, True, 0)
     assert broken.error.code == 503 and "stop here" in broken.error.message
     monkeypatch.setenv("DECODER_CHECKPOINT_PATH", str(tmp_path / "codec.pth"))
     handler_module.load_worker()
